@@ -1,0 +1,183 @@
+//! `Plan` -> RFC 6902 operations against the object the API server sent.
+//!
+//! Whole objects or arrays are added where they are absent (an append to a
+//! missing array fails with "doc is missing path"), arrays are appended to
+//! with `/-`, and nothing another writer put there is rewritten or reordered:
+//! the only edits to existing entries are the ones a rule decided (a secret
+//! mount's path, its `readOnly`, a container's `readOnlyRootFilesystem`).
+
+use std::collections::BTreeMap;
+
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
+use serde_json::{json, Map, Value};
+
+use super::plan::{Action, ContainerRef, Plan, PodRef, APPLIED_ANNOTATION};
+
+/// Where the pod's metadata and spec sit in the document being patched, as
+/// JSON pointers: `/metadata` and `/spec` for a Pod, `/spec/template/metadata`
+/// and `/spec/template/spec` for a Deployment, and so on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub metadata: String,
+    pub spec: String,
+}
+
+impl Location {
+    pub fn pod() -> Self {
+        Location {
+            metadata: "/metadata".into(),
+            spec: "/spec".into(),
+        }
+    }
+
+    /// The template location under a prefix such as `/spec/template`.
+    pub fn template(prefix: &str) -> Self {
+        Location {
+            metadata: format!("{prefix}/metadata"),
+            spec: format!("{prefix}/spec"),
+        }
+    }
+}
+
+fn pointer(base: &str, tokens: &[&str]) -> PointerBuf {
+    let mut p = PointerBuf::parse(base).expect("locations are valid pointers");
+    for t in tokens {
+        p.push_back(*t);
+    }
+    p
+}
+
+fn add(path: PointerBuf, value: Value) -> PatchOperation {
+    PatchOperation::Add(AddOperation { path, value })
+}
+
+fn container_base(spec: &str, c: ContainerRef) -> String {
+    format!("{spec}/{}/{}", c.list.field(), c.index)
+}
+
+fn container<'a>(pod: PodRef<'a>, c: ContainerRef) -> &'a Value {
+    &pod.spec[c.list.field()][c.index]
+}
+
+/// Renders the plan's ops, in a stable order: edits of existing entries
+/// first, appends after, the `applied` annotation last.
+pub fn render(plan: &Plan, pod: PodRef<'_>, at: &Location) -> Vec<PatchOperation> {
+    let mut ops = Vec::new();
+    let mut new_mounts: Vec<(ContainerRef, Vec<Value>)> = Vec::new();
+    let mut new_volumes = Vec::new();
+    let mut new_inits = Vec::new();
+    for change in &plan.changes {
+        match &change.action {
+            Action::SetReadOnlyRoot { container: c } => {
+                let base = container_base(&at.spec, *c);
+                match container(pod, *c).get("securityContext") {
+                    Some(Value::Object(sc)) if sc.contains_key("readOnlyRootFilesystem") => {
+                        ops.push(PatchOperation::Replace(ReplaceOperation {
+                            path: pointer(&base, &["securityContext", "readOnlyRootFilesystem"]),
+                            value: json!(true),
+                        }))
+                    }
+                    Some(Value::Object(_)) => ops.push(add(
+                        pointer(&base, &["securityContext", "readOnlyRootFilesystem"]),
+                        json!(true),
+                    )),
+                    _ => ops.push(add(
+                        pointer(&base, &["securityContext"]),
+                        json!({ "readOnlyRootFilesystem": true }),
+                    )),
+                }
+            }
+            Action::MoveMount { container: c, mount_index, to, .. } => {
+                let base = container_base(&at.spec, *c);
+                ops.push(PatchOperation::Replace(ReplaceOperation {
+                    path: pointer(&base, &["volumeMounts", &mount_index.to_string(), "mountPath"]),
+                    value: json!(to),
+                }));
+            }
+            Action::MakeMountReadOnly { container: c, mount_index } => {
+                let base = container_base(&at.spec, *c);
+                ops.push(add(
+                    pointer(&base, &["volumeMounts", &mount_index.to_string(), "readOnly"]),
+                    json!(true),
+                ));
+            }
+            Action::AddMount { container: c, mount } => {
+                match new_mounts.iter_mut().find(|(r, _)| r == c) {
+                    Some((_, list)) => list.push(mount.clone()),
+                    None => new_mounts.push((*c, vec![mount.clone()])),
+                }
+            }
+            Action::AddVolume { volume } => new_volumes.push(volume.clone()),
+            Action::AddInitContainer { init_container } => new_inits.push(init_container.clone()),
+        }
+    }
+    for (c, mounts) in new_mounts {
+        let base = container_base(&at.spec, c);
+        append(&mut ops, container(pod, c).get("volumeMounts"), pointer(&base, &["volumeMounts"]), mounts);
+    }
+    append(&mut ops, pod.spec.get("volumes"), pointer(&at.spec, &["volumes"]), new_volumes);
+    append(&mut ops, pod.spec.get("initContainers"), pointer(&at.spec, &["initContainers"]), new_inits);
+    if !ops.is_empty() {
+        ops.push(applied_annotation(plan, pod, at));
+    }
+    ops
+}
+
+/// Appends with `/-` to an existing array; adds the whole array otherwise.
+fn append(ops: &mut Vec<PatchOperation>, existing: Option<&Value>, path: PointerBuf, items: Vec<Value>) {
+    if items.is_empty() {
+        return;
+    }
+    if let Some(Value::Array(_)) = existing {
+        for item in items {
+            let mut p = path.clone();
+            p.push_back("-");
+            ops.push(add(p, item));
+        }
+    } else {
+        ops.push(add(path, Value::Array(items)));
+    }
+}
+
+/// `pod-hardener.dev/applied`: per container, what was done, merged with what
+/// an earlier pass recorded (a re-invocation hardens a late sidecar).
+fn applied_annotation(plan: &Plan, pod: PodRef<'_>, at: &Location) -> PatchOperation {
+    let mut summary: BTreeMap<String, Vec<String>> = pod
+        .metadata
+        .get("annotations")
+        .and_then(|a| a.get(APPLIED_ANNOTATION))
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    for change in &plan.changes {
+        let item = match &change.action {
+            Action::SetReadOnlyRoot { .. } => "readOnlyRootFilesystem".to_string(),
+            Action::AddMount { mount, .. } => {
+                format!("emptyDir:{}", mount["mountPath"].as_str().unwrap_or(""))
+            }
+            Action::MoveMount { from, to, .. } => format!("secretMoved:{from}->{to}"),
+            Action::MakeMountReadOnly { .. } => "secretReadOnly".to_string(),
+            Action::AddInitContainer { init_container } => {
+                format!("seed:{}", init_container["name"].as_str().unwrap_or(""))
+            }
+            Action::AddVolume { .. } => continue,
+        };
+        let list = summary.entry(change.container.clone()).or_default();
+        if !list.contains(&item) {
+            list.push(item);
+        }
+    }
+    let value = serde_json::to_string(&summary).expect("strings serialise");
+    match pod.metadata {
+        Value::Object(m) => match m.get("annotations") {
+            Some(Value::Object(_)) => add(pointer(&at.metadata, &["annotations", APPLIED_ANNOTATION]), json!(value)),
+            _ => add(pointer(&at.metadata, &["annotations"]), json!({ APPLIED_ANNOTATION: value })),
+        },
+        _ => {
+            let mut annotations = Map::new();
+            annotations.insert(APPLIED_ANNOTATION.into(), json!(value));
+            add(pointer(&at.metadata, &[]), json!({ "annotations": annotations }))
+        }
+    }
+}

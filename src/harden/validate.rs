@@ -1,0 +1,56 @@
+//! The API server's pod validation rules that a patch can break, as a check
+//! the tests, the corpus run and `preview` apply to every result.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use crate::profile::validate::is_dns_label;
+
+/// Problems the API server would reject the pod spec for; empty when valid.
+pub fn validate_pod_spec(spec: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let volumes = spec.get("volumes").and_then(Value::as_array);
+    let mut volume_names = HashSet::new();
+    for v in volumes.into_iter().flatten() {
+        let name = v.get("name").and_then(Value::as_str).unwrap_or("");
+        if !is_dns_label(name) {
+            problems.push(format!("volume name {name:?} is not a DNS-1123 label"));
+        }
+        if !volume_names.insert(name) {
+            problems.push(format!("volume name {name:?} must be unique"));
+        }
+    }
+    let mut container_names = HashSet::new();
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        for c in spec.get(list).and_then(Value::as_array).into_iter().flatten() {
+            let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+            if !is_dns_label(name) {
+                problems.push(format!("{list}: container name {name:?} is not a DNS-1123 label"));
+            }
+            if !container_names.insert(name) {
+                problems.push(format!("{list}: container name {name:?} must be unique"));
+            }
+            let mut paths = HashSet::new();
+            for m in c.get("volumeMounts").and_then(Value::as_array).into_iter().flatten() {
+                let vol = m.get("name").and_then(Value::as_str).unwrap_or("");
+                let path = m.get("mountPath").and_then(Value::as_str).unwrap_or("");
+                if !volume_names.contains(vol) {
+                    problems.push(format!("{list}[{name}]: mount {path} names no volume {vol:?}"));
+                }
+                if path.is_empty() {
+                    problems.push(format!("{list}[{name}]: mount of {vol:?} has no mountPath"));
+                }
+                if !paths.insert(path.trim_end_matches('/')) {
+                    problems.push(format!("{list}[{name}]: mountPath {path} must be unique"));
+                }
+            }
+            if let Some(sc) = c.get("securityContext") {
+                if !sc.is_object() {
+                    problems.push(format!("{list}[{name}]: securityContext is not an object"));
+                }
+            }
+        }
+    }
+    problems
+}

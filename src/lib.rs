@@ -1,0 +1,8 @@
+//! pod-hardener: makes every pod's containers immutable at runtime without
+//! breaking them. See DESIGN.md for the plan of the house; data flows
+//! `admission -> harden -> profile`, and `cli -> workload, harden, profile`.
+#![forbid(unsafe_code)]
+
+pub mod harden;
+pub mod profile;
+pub mod workload;

@@ -1,0 +1,109 @@
+//! The profile file format (`kind: ProfileSet`), as users write it.
+//!
+//! Only the shape lives here; `validate` checks meaning and `catalog` decides
+//! which profile an image gets.
+
+use serde::{Deserialize, Serialize};
+
+pub const API_VERSION: &str = "pod-hardener.dev/v1";
+pub const KIND: &str = "ProfileSet";
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProfileSet {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<Defaults>,
+    #[serde(default)]
+    pub profiles: Vec<Profile>,
+}
+
+/// What a container gets when its image matches no profile.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Defaults {
+    #[serde(default)]
+    pub writable_paths: Vec<WritablePath>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only_root_filesystem: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_mounts: Option<SecretMounts>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub app_dirs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(rename = "match")]
+    pub patterns: Vec<String>,
+    #[serde(default)]
+    pub writable_paths: Vec<WritablePath>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_paths: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only_root_filesystem: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_mounts: Option<SecretMounts>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub app_dirs: Vec<String>,
+}
+
+/// How a profile treats secret mounts on shared directories.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretMounts {
+    Move,
+    Warn,
+    Off,
+}
+
+/// `- /tmp` or `- {path: /tmp, medium: Memory, sizeLimit: 16Mi, seed: true}`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum WritablePath {
+    Path(String),
+    Detailed(WritablePathSpec),
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WritablePathSpec {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medium: Option<Medium>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_limit: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub seed: bool,
+}
+
+/// The emptyDir medium: the node's disk (default) or RAM.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+pub enum Medium {
+    Memory,
+}
+
+impl WritablePath {
+    /// The path with its options, whichever way it was written.
+    pub fn spec(&self) -> WritablePathSpec {
+        match self {
+            WritablePath::Path(p) => WritablePathSpec {
+                path: p.clone(),
+                ..Default::default()
+            },
+            WritablePath::Detailed(s) => s.clone(),
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        match self {
+            WritablePath::Path(p) => p,
+            WritablePath::Detailed(s) => &s.path,
+        }
+    }
+}

@@ -3,6 +3,8 @@
 //! `admission -> harden -> profile`, and `cli -> workload, harden, profile`.
 #![forbid(unsafe_code)]
 
+pub mod cli;
+pub mod config;
 pub mod harden;
 pub mod profile;
 pub mod workload;

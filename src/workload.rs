@@ -12,9 +12,12 @@ use crate::harden::Location;
 pub fn template_prefix(kind: &str) -> Option<&'static str> {
     Some(match kind {
         "Pod" => "",
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "ReplicationController" | "Job" => {
-            "/spec/template"
-        }
+        "Deployment"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "ReplicaSet"
+        | "ReplicationController"
+        | "Job" => "/spec/template",
         "CronJob" => "/spec/jobTemplate/spec/template",
         "PodTemplate" => "/template",
         _ => return None,
@@ -39,21 +42,28 @@ pub fn find_pods(document: &Value) -> Vec<Found> {
 
 fn collect(object: &Value, at: &str, found: &mut Vec<Found>) {
     let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
-    if kind == "List" || kind.ends_with("List") && object.get("items").is_some_and(Value::is_array) {
+    if kind == "List" || kind.ends_with("List") && object.get("items").is_some_and(Value::is_array)
+    {
         for (i, item) in object["items"].as_array().into_iter().flatten().enumerate() {
             collect(item, &format!("{at}/items/{i}"), found);
         }
         return;
     }
-    let Some(prefix) = template_prefix(kind) else { return };
+    let Some(prefix) = template_prefix(kind) else {
+        return;
+    };
     let spec = format!("{at}{prefix}/spec");
-    if object.pointer(&format!("{prefix}/spec")).is_some_and(Value::is_object) {
+    if object
+        .pointer(&format!("{prefix}/spec"))
+        .is_some_and(Value::is_object)
+    {
         found.push(Found {
             object: at.to_string(),
             kind: kind.to_string(),
             location: Location {
                 metadata: format!("{at}{prefix}/metadata"),
                 spec,
+                claims: (kind == "StatefulSet").then(|| format!("{at}/spec/volumeClaimTemplates")),
             },
         });
     }
@@ -67,7 +77,10 @@ pub fn describe(object: &Value) -> String {
         .and_then(|m| m.get("name").or_else(|| m.get("generateName")))
         .and_then(Value::as_str)
         .unwrap_or("?");
-    match meta.and_then(|m| m.get("namespace")).and_then(Value::as_str) {
+    match meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+    {
         Some(ns) => format!("{kind} {ns}/{name}"),
         None => format!("{kind} {name}"),
     }
@@ -82,9 +95,21 @@ mod tests {
     fn finds_templates_in_every_kind() {
         for (kind, doc, spec) in [
             ("Pod", json!({"kind":"Pod","spec":{}}), "/spec"),
-            ("Deployment", json!({"kind":"Deployment","spec":{"template":{"spec":{}}}}), "/spec/template/spec"),
-            ("CronJob", json!({"kind":"CronJob","spec":{"jobTemplate":{"spec":{"template":{"spec":{}}}}}}), "/spec/jobTemplate/spec/template/spec"),
-            ("PodTemplate", json!({"kind":"PodTemplate","template":{"spec":{}}}), "/template/spec"),
+            (
+                "Deployment",
+                json!({"kind":"Deployment","spec":{"template":{"spec":{}}}}),
+                "/spec/template/spec",
+            ),
+            (
+                "CronJob",
+                json!({"kind":"CronJob","spec":{"jobTemplate":{"spec":{"template":{"spec":{}}}}}}),
+                "/spec/jobTemplate/spec/template/spec",
+            ),
+            (
+                "PodTemplate",
+                json!({"kind":"PodTemplate","template":{"spec":{}}}),
+                "/template/spec",
+            ),
         ] {
             let f = find_pods(&doc);
             assert_eq!(f.len(), 1, "{kind}");

@@ -27,13 +27,31 @@ pub struct Hardened {
 /// Plans and renders for the pod found at `at` inside `document`.
 pub fn harden(document: &Value, at: &Location, catalog: &Catalog, options: &Options) -> Hardened {
     static NULL: Value = Value::Null;
+    let claim_names = claim_names(document, at);
     let pod = PodRef {
         metadata: document.pointer(&at.metadata).unwrap_or(&NULL),
         spec: document.pointer(&at.spec).unwrap_or(&NULL),
+        claim_names: &claim_names,
     };
     let plan = plan(pod, catalog, options);
     let ops = render(&plan, pod, at);
     Hardened { plan, ops }
+}
+
+/// The names of a StatefulSet's claim templates, which mounts may name.
+pub fn claim_names(document: &Value, at: &Location) -> Vec<String> {
+    at.claims
+        .as_deref()
+        .and_then(|p| document.pointer(p))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            c.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -91,7 +91,10 @@ mod tests {
     fn names_are_readable_when_short() {
         let mut taken = HashSet::new();
         assert_eq!(volume_name("app", "/tmp", &mut taken), "ph-app-tmp");
-        assert_eq!(volume_name("web", "/var/cache/nginx", &mut taken), "ph-web-var-cache-nginx");
+        assert_eq!(
+            volume_name("web", "/var/cache/nginx", &mut taken),
+            "ph-web-var-cache-nginx"
+        );
         assert_eq!(volume_name("web", "/", &mut taken), "ph-web-root");
     }
 

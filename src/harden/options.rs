@@ -21,8 +21,22 @@ pub enum RuleMode {
 /// The directories a secret must never be mounted onto, because other files
 /// live there: application, temporary and system directories.
 pub const DEFAULT_SHARED_DIRS: [&str; 16] = [
-    "/", "/app", "/bin", "/etc", "/home", "/lib", "/opt", "/root", "/run", "/sbin", "/srv", "/tmp",
-    "/usr", "/var", "/var/run", "/workspace",
+    "/",
+    "/app",
+    "/bin",
+    "/etc",
+    "/home",
+    "/lib",
+    "/opt",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/tmp",
+    "/usr",
+    "/var",
+    "/var/run",
+    "/workspace",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

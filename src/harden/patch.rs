@@ -21,6 +21,8 @@ use super::plan::{Action, ContainerRef, Plan, PodRef, APPLIED_ANNOTATION};
 pub struct Location {
     pub metadata: String,
     pub spec: String,
+    /// A StatefulSet's `volumeClaimTemplates`: their names are volumes too.
+    pub claims: Option<String>,
 }
 
 impl Location {
@@ -28,6 +30,7 @@ impl Location {
         Location {
             metadata: "/metadata".into(),
             spec: "/spec".into(),
+            claims: None,
         }
     }
 
@@ -36,6 +39,7 @@ impl Location {
         Location {
             metadata: format!("{prefix}/metadata"),
             spec: format!("{prefix}/spec"),
+            claims: None,
         }
     }
 }
@@ -72,12 +76,11 @@ pub fn render(plan: &Plan, pod: PodRef<'_>, at: &Location) -> Vec<PatchOperation
             Action::SetReadOnlyRoot { container: c } => {
                 let base = container_base(&at.spec, *c);
                 match container(pod, *c).get("securityContext") {
-                    Some(Value::Object(sc)) if sc.contains_key("readOnlyRootFilesystem") => {
-                        ops.push(PatchOperation::Replace(ReplaceOperation {
+                    Some(Value::Object(sc)) if sc.contains_key("readOnlyRootFilesystem") => ops
+                        .push(PatchOperation::Replace(ReplaceOperation {
                             path: pointer(&base, &["securityContext", "readOnlyRootFilesystem"]),
                             value: json!(true),
-                        }))
-                    }
+                        })),
                     Some(Value::Object(_)) => ops.push(add(
                         pointer(&base, &["securityContext", "readOnlyRootFilesystem"]),
                         json!(true),
@@ -88,36 +91,66 @@ pub fn render(plan: &Plan, pod: PodRef<'_>, at: &Location) -> Vec<PatchOperation
                     )),
                 }
             }
-            Action::MoveMount { container: c, mount_index, to, .. } => {
+            Action::MoveMount {
+                container: c,
+                mount_index,
+                to,
+                ..
+            } => {
                 let base = container_base(&at.spec, *c);
                 ops.push(PatchOperation::Replace(ReplaceOperation {
-                    path: pointer(&base, &["volumeMounts", &mount_index.to_string(), "mountPath"]),
+                    path: pointer(
+                        &base,
+                        &["volumeMounts", &mount_index.to_string(), "mountPath"],
+                    ),
                     value: json!(to),
                 }));
             }
-            Action::MakeMountReadOnly { container: c, mount_index } => {
+            Action::MakeMountReadOnly {
+                container: c,
+                mount_index,
+            } => {
                 let base = container_base(&at.spec, *c);
                 ops.push(add(
-                    pointer(&base, &["volumeMounts", &mount_index.to_string(), "readOnly"]),
+                    pointer(
+                        &base,
+                        &["volumeMounts", &mount_index.to_string(), "readOnly"],
+                    ),
                     json!(true),
                 ));
             }
-            Action::AddMount { container: c, mount } => {
-                match new_mounts.iter_mut().find(|(r, _)| r == c) {
-                    Some((_, list)) => list.push(mount.clone()),
-                    None => new_mounts.push((*c, vec![mount.clone()])),
-                }
-            }
+            Action::AddMount {
+                container: c,
+                mount,
+            } => match new_mounts.iter_mut().find(|(r, _)| r == c) {
+                Some((_, list)) => list.push(mount.clone()),
+                None => new_mounts.push((*c, vec![mount.clone()])),
+            },
             Action::AddVolume { volume } => new_volumes.push(volume.clone()),
             Action::AddInitContainer { init_container } => new_inits.push(init_container.clone()),
         }
     }
     for (c, mounts) in new_mounts {
         let base = container_base(&at.spec, c);
-        append(&mut ops, container(pod, c).get("volumeMounts"), pointer(&base, &["volumeMounts"]), mounts);
+        append(
+            &mut ops,
+            container(pod, c).get("volumeMounts"),
+            pointer(&base, &["volumeMounts"]),
+            mounts,
+        );
     }
-    append(&mut ops, pod.spec.get("volumes"), pointer(&at.spec, &["volumes"]), new_volumes);
-    append(&mut ops, pod.spec.get("initContainers"), pointer(&at.spec, &["initContainers"]), new_inits);
+    append(
+        &mut ops,
+        pod.spec.get("volumes"),
+        pointer(&at.spec, &["volumes"]),
+        new_volumes,
+    );
+    append(
+        &mut ops,
+        pod.spec.get("initContainers"),
+        pointer(&at.spec, &["initContainers"]),
+        new_inits,
+    );
     if !ops.is_empty() {
         ops.push(applied_annotation(plan, pod, at));
     }
@@ -125,7 +158,12 @@ pub fn render(plan: &Plan, pod: PodRef<'_>, at: &Location) -> Vec<PatchOperation
 }
 
 /// Appends with `/-` to an existing array; adds the whole array otherwise.
-fn append(ops: &mut Vec<PatchOperation>, existing: Option<&Value>, path: PointerBuf, items: Vec<Value>) {
+fn append(
+    ops: &mut Vec<PatchOperation>,
+    existing: Option<&Value>,
+    path: PointerBuf,
+    items: Vec<Value>,
+) {
     if items.is_empty() {
         return;
     }
@@ -171,13 +209,22 @@ fn applied_annotation(plan: &Plan, pod: PodRef<'_>, at: &Location) -> PatchOpera
     let value = serde_json::to_string(&summary).expect("strings serialise");
     match pod.metadata {
         Value::Object(m) => match m.get("annotations") {
-            Some(Value::Object(_)) => add(pointer(&at.metadata, &["annotations", APPLIED_ANNOTATION]), json!(value)),
-            _ => add(pointer(&at.metadata, &["annotations"]), json!({ APPLIED_ANNOTATION: value })),
+            Some(Value::Object(_)) => add(
+                pointer(&at.metadata, &["annotations", APPLIED_ANNOTATION]),
+                json!(value),
+            ),
+            _ => add(
+                pointer(&at.metadata, &["annotations"]),
+                json!({ APPLIED_ANNOTATION: value }),
+            ),
         },
         _ => {
             let mut annotations = Map::new();
             annotations.insert(APPLIED_ANNOTATION.into(), json!(value));
-            add(pointer(&at.metadata, &[]), json!({ "annotations": annotations }))
+            add(
+                pointer(&at.metadata, &[]),
+                json!({ "annotations": annotations }),
+            )
         }
     }
 }

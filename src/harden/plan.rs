@@ -78,11 +78,22 @@ pub enum Action {
     /// A pod volume (always an `emptyDir` we name).
     AddVolume { volume: Value },
     /// A new mount in a container.
-    AddMount { container: ContainerRef, mount: Value },
+    AddMount {
+        container: ContainerRef,
+        mount: Value,
+    },
     /// An existing mount's `mountPath` changes.
-    MoveMount { container: ContainerRef, mount_index: usize, from: String, to: String },
+    MoveMount {
+        container: ContainerRef,
+        mount_index: usize,
+        from: String,
+        to: String,
+    },
     /// An existing mount gets `readOnly: true`.
-    MakeMountReadOnly { container: ContainerRef, mount_index: usize },
+    MakeMountReadOnly {
+        container: ContainerRef,
+        mount_index: usize,
+    },
     /// A seed init container, appended to `initContainers`.
     AddInitContainer { init_container: Value },
 }
@@ -145,6 +156,9 @@ pub struct PodRef<'a> {
     /// `Value::Null` when a template has no metadata.
     pub metadata: &'a Value,
     pub spec: &'a Value,
+    /// Names that are volumes without being in `spec.volumes` (a StatefulSet's
+    /// claim templates).
+    pub claim_names: &'a [String],
 }
 
 impl<'a> PodRef<'a> {
@@ -200,7 +214,9 @@ impl VolumeKinds<'_> {
 
 /// `path` is `dir` or inside it.
 pub fn is_within(path: &str, dir: &str) -> bool {
-    dir == "/" || path == dir || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
+    dir == "/"
+        || path == dir
+        || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
 }
 
 /// Mount paths compare without a trailing slash.
@@ -240,13 +256,17 @@ pub fn plan(pod: PodRef<'_>, catalog: &Catalog, options: &Options) -> Plan {
     }
 
     let skip_containers: HashSet<&str> = match pod.annotation(SKIP_CONTAINERS_ANNOTATION) {
-        Some(list) if options.allow_opt_out => {
-            list.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
-        }
+        Some(list) if options.allow_opt_out => list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect(),
         Some(_) => {
             plan.warnings.push(Warning {
                 container: None,
-                message: format!("{SKIP_CONTAINERS_ANNOTATION} ignored: opt-out is not allowed here"),
+                message: format!(
+                    "{SKIP_CONTAINERS_ANNOTATION} ignored: opt-out is not allowed here"
+                ),
             });
             HashSet::new()
         }
@@ -255,19 +275,25 @@ pub fn plan(pod: PodRef<'_>, catalog: &Catalog, options: &Options) -> Plan {
 
     let empty = Vec::new();
     let volumes = VolumeKinds {
-        volumes: pod.spec.get("volumes").and_then(Value::as_array).unwrap_or(&empty),
+        volumes: pod
+            .spec
+            .get("volumes")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty),
     };
     let mut volume_names: HashSet<String> = volumes
         .volumes
         .iter()
         .filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_string))
+        .chain(pod.claim_names.iter().cloned())
         .collect();
-    let mut container_names: HashSet<String> = ["initContainers", "containers", "ephemeralContainers"]
-        .iter()
-        .filter_map(|f| pod.spec.get(*f).and_then(Value::as_array))
-        .flatten()
-        .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
-        .collect();
+    let mut container_names: HashSet<String> =
+        ["initContainers", "containers", "ephemeralContainers"]
+            .iter()
+            .filter_map(|f| pod.spec.get(*f).and_then(Value::as_array))
+            .flatten()
+            .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+            .collect();
 
     let mut ctx = Ctx {
         plan: &mut plan,
@@ -299,7 +325,16 @@ struct Ctx<'a, 'p> {
 }
 
 impl<'a> Ctx<'a, '_> {
+    /// Records a warning; a long container name is abbreviated first so that
+    /// the path at the end of the message survives the length limit.
     fn warn(&mut self, container: &str, message: String) {
+        let quoted = format!("{container:?}");
+        let message = if message.len() > MAX_WARNING && quoted.len() > 20 {
+            let head: String = container.chars().take(16).collect();
+            message.replacen(&quoted, &format!("\"{head}...\""), 1)
+        } else {
+            message
+        };
         self.plan.warnings.push(Warning {
             container: Some(container.to_string()),
             message: short(message),
@@ -322,19 +357,33 @@ impl<'a> Ctx<'a, '_> {
         let pod = self.pod;
         if let Some(wanted) = pod.annotation(&key) {
             if !self.options.allow_annotation_tuning {
-                self.warn(name, format!("{key} ignored: annotation tuning is not allowed here"));
+                self.warn(
+                    name,
+                    format!("{key} ignored: annotation tuning is not allowed here"),
+                );
             } else if let Some(r) = catalog.by_name(wanted) {
                 return r;
             } else {
-                self.warn(name, format!("container {name:?}: unknown profile {wanted:?}; matching by image"));
+                self.warn(
+                    name,
+                    format!("container {name:?}: unknown profile {wanted:?}; matching by image"),
+                );
             }
         }
         catalog.resolve(image)
     }
 
     fn container(&mut self, at: ContainerRef, c: &Value, skip: &HashSet<&str>) {
-        let name = c.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-        let image = c.get("image").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = c
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let image = c
+            .get("image")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let resolution = self.resolve(&name, &image);
         let mut report = ContainerReport {
             name: name.clone(),
@@ -356,8 +405,11 @@ impl<'a> Ctx<'a, '_> {
         }
         self.plan.containers.push(report);
 
-        let mut writable: Vec<WritablePathSpec> =
-            resolution.writable_paths().iter().map(|w| w.spec()).collect();
+        let mut writable: Vec<WritablePathSpec> = resolution
+            .writable_paths()
+            .iter()
+            .map(|w| w.spec())
+            .collect();
         self.annotation_paths(&name, &mut writable);
 
         let mut mounts: Vec<MountState> = c
@@ -374,8 +426,13 @@ impl<'a> Ctx<'a, '_> {
                     secret: self.volumes.is_secret(vol),
                     writable: m.get("readOnly").and_then(Value::as_bool) != Some(true)
                         && !self.volumes.is_read_only_kind(vol),
-                    sub_path: m.get("subPath").and_then(Value::as_str).is_some_and(|s| !s.is_empty())
-                        || m.get("subPathExpr").and_then(Value::as_str).is_some_and(|s| !s.is_empty()),
+                    sub_path: m
+                        .get("subPath")
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| !s.is_empty())
+                        || m.get("subPathExpr")
+                            .and_then(Value::as_str)
+                            .is_some_and(|s| !s.is_empty()),
                 }
             })
             .collect();
@@ -387,7 +444,12 @@ impl<'a> Ctx<'a, '_> {
             _ => RuleMode::Enforce,
         };
         if secret_mode != RuleMode::Off {
-            let mut shared: Vec<String> = self.options.shared_dirs.iter().map(|d| clean_path(d)).collect();
+            let mut shared: Vec<String> = self
+                .options
+                .shared_dirs
+                .iter()
+                .map(|d| clean_path(d))
+                .collect();
             if let Some(wd) = c.get("workingDir").and_then(Value::as_str) {
                 shared.push(clean_path(wd));
             }
@@ -401,7 +463,10 @@ impl<'a> Ctx<'a, '_> {
             self.writable_rule(at, &name, c, &writable, &mut mounts);
         }
         for data in resolution.data_paths() {
-            if !mounts.iter().any(|m| m.writable && !m.sub_path && is_within(data, &m.path)) {
+            if !mounts
+                .iter()
+                .any(|m| m.writable && !m.sub_path && is_within(data, &m.path))
+            {
                 self.warn(
                     &name,
                     format!("container {name:?}: no volume at data path {data}; data would be lost on restart"),
@@ -410,27 +475,36 @@ impl<'a> Ctx<'a, '_> {
         }
 
         // Rule 3: read-only root.
-        if self.options.read_only_root != RuleMode::Off {
-            if resolution.read_only_root() {
-                self.read_only_rule(at, &name, c, resolution.name().to_string());
-            }
+        if self.options.read_only_root != RuleMode::Off && resolution.read_only_root() {
+            self.read_only_rule(at, &name, c, resolution.name().to_string());
         }
     }
 
     fn annotation_paths(&mut self, name: &str, writable: &mut Vec<WritablePathSpec>) {
         let key = format!("{WRITABLE_PATHS_ANNOTATION}{name}");
         let pod = self.pod;
-        let Some(extra) = pod.annotation(&key) else { return };
+        let Some(extra) = pod.annotation(&key) else {
+            return;
+        };
         if !self.options.allow_annotation_tuning {
-            self.warn(name, format!("{key} ignored: annotation tuning is not allowed here"));
+            self.warn(
+                name,
+                format!("{key} ignored: annotation tuning is not allowed here"),
+            );
             return;
         }
         for p in extra.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let p = clean_path(p);
             if let Some(why) = path_problem(&p) {
-                self.warn(name, format!("writable path {p:?} from annotation ignored: {why}"));
+                self.warn(
+                    name,
+                    format!("writable path {p:?} from annotation ignored: {why}"),
+                );
             } else if !writable.iter().any(|w| w.path == p) {
-                writable.push(WritablePathSpec { path: p, ..Default::default() });
+                writable.push(WritablePathSpec {
+                    path: p,
+                    ..Default::default()
+                });
             }
         }
     }
@@ -456,30 +530,56 @@ impl<'a> Ctx<'a, '_> {
             if mounts[i].sub_path {
                 self.warn(name, format!("container {name:?}: secret subPath mount at {path} never gets rotated values"));
             } else {
-                let nested = mounts.iter().enumerate().any(|(j, m)| j != i && is_within(&m.path, &path) && m.path != path)
-                    || writable.iter().any(|w| is_within(&w.path, &path) && w.path != path);
-                let on_shared = shared.iter().any(|d| *d == path);
+                let nested = mounts
+                    .iter()
+                    .enumerate()
+                    .any(|(j, m)| j != i && is_within(&m.path, &path) && m.path != path)
+                    || writable
+                        .iter()
+                        .any(|w| is_within(&w.path, &path) && w.path != path);
+                let on_shared = shared.contains(&path);
                 if on_shared || nested {
                     let taken: HashSet<&str> = mounts.iter().map(|m| m.path.as_str()).collect();
-                    let base = if path == "/" { String::new() } else { path.clone() };
+                    let base = if path == "/" {
+                        String::new()
+                    } else {
+                        path.clone()
+                    };
                     let mut to = format!("{base}/secrets");
                     let mut n = 2;
                     while taken.contains(to.as_str()) || writable.iter().any(|w| w.path == to) {
                         to = format!("{base}/secrets-{n}");
                         n += 1;
                     }
-                    let why = if on_shared { "a shared directory" } else { "a directory with other mounts under it" };
+                    let why = if on_shared {
+                        "a shared directory"
+                    } else {
+                        "a directory with other mounts under it"
+                    };
                     if mode == RuleMode::Enforce {
                         self.change(
                             Rule::SecretMounts,
                             name,
-                            Action::MoveMount { container: at, mount_index: index, from: path.clone(), to: to.clone() },
+                            Action::MoveMount {
+                                container: at,
+                                mount_index: index,
+                                from: path.clone(),
+                                to: to.clone(),
+                            },
                             format!("secret mount at {path} sits on {why}; moved to {to}"),
                         );
-                        self.warn(name, format!("container {name:?}: secret mount moved {path} -> {to}"));
+                        self.warn(
+                            name,
+                            format!("container {name:?}: secret mount moved {path} -> {to}"),
+                        );
                         mounts[i].path = to;
                     } else {
-                        self.warn(name, format!("container {name:?}: secret mount at {path} would move to {to}"));
+                        self.warn(
+                            name,
+                            format!(
+                                "container {name:?}: secret mount at {path} would move to {to}"
+                            ),
+                        );
                     }
                 }
             }
@@ -493,11 +593,20 @@ impl<'a> Ctx<'a, '_> {
                     self.change(
                         Rule::SecretMounts,
                         name,
-                        Action::MakeMountReadOnly { container: at, mount_index: index },
+                        Action::MakeMountReadOnly {
+                            container: at,
+                            mount_index: index,
+                        },
                         format!("secret mount at {} made readOnly", mounts[i].path),
                     );
                 } else {
-                    self.warn(name, format!("container {name:?}: secret mount at {} would be made readOnly", mounts[i].path));
+                    self.warn(
+                        name,
+                        format!(
+                            "container {name:?}: secret mount at {} would be made readOnly",
+                            mounts[i].path
+                        ),
+                    );
                 }
             }
         }
@@ -513,16 +622,28 @@ impl<'a> Ctx<'a, '_> {
     ) {
         let mut seeds: Vec<(String, String)> = Vec::new(); // (path, volume)
         for wp in writable {
-            if mounts.iter().any(|m| m.writable && !m.sub_path && is_within(&wp.path, &m.path)) {
+            if mounts
+                .iter()
+                .any(|m| m.writable && !m.sub_path && is_within(&wp.path, &m.path))
+            {
                 continue;
             }
             if let Some(blocker) = mounts.iter().find(|m| m.path == wp.path) {
                 let _ = blocker;
-                self.warn(name, format!("container {name:?}: {} stays read-only: a read-only mount is there", wp.path));
+                self.warn(
+                    name,
+                    format!(
+                        "container {name:?}: {} stays read-only: a read-only mount is there",
+                        wp.path
+                    ),
+                );
                 continue;
             }
             if self.options.writable_paths == RuleMode::Warn {
-                self.warn(name, format!("container {name:?}: would add emptyDir at {}", wp.path));
+                self.warn(
+                    name,
+                    format!("container {name:?}: would add emptyDir at {}", wp.path),
+                );
                 continue;
             }
             let volume = volume_name(name, &wp.path, self.volume_names);
@@ -533,20 +654,39 @@ impl<'a> Ctx<'a, '_> {
             if let Some(size) = &wp.size_limit {
                 empty_dir.insert("sizeLimit".into(), json!(size));
             }
-            let what = if wp.seed { "seeded emptyDir" } else { "emptyDir" };
+            let what = if wp.seed {
+                "seeded emptyDir"
+            } else {
+                "emptyDir"
+            };
             self.change(
                 Rule::WritablePaths,
                 name,
-                Action::AddVolume { volume: json!({ "name": volume, "emptyDir": empty_dir }) },
+                Action::AddVolume {
+                    volume: json!({ "name": volume, "emptyDir": empty_dir }),
+                },
                 format!("{what} for {} of container {name:?}", wp.path),
             );
             self.change(
                 Rule::WritablePaths,
                 name,
-                Action::AddMount { container: at, mount: json!({ "name": volume, "mountPath": wp.path }) },
-                format!("{} must stay writable for image {}", wp.path, c.get("image").and_then(Value::as_str).unwrap_or("")),
+                Action::AddMount {
+                    container: at,
+                    mount: json!({ "name": volume, "mountPath": wp.path }),
+                },
+                format!(
+                    "{} must stay writable for image {}",
+                    wp.path,
+                    c.get("image").and_then(Value::as_str).unwrap_or("")
+                ),
             );
-            mounts.push(MountState { index: None, path: wp.path.clone(), secret: false, writable: true, sub_path: false });
+            mounts.push(MountState {
+                index: None,
+                path: wp.path.clone(),
+                secret: false,
+                writable: true,
+                sub_path: false,
+            });
             if wp.seed {
                 seeds.push((wp.path.clone(), volume));
             }
@@ -556,8 +696,17 @@ impl<'a> Ctx<'a, '_> {
             self.change(
                 Rule::WritablePaths,
                 name,
-                Action::AddInitContainer { init_container: init },
-                format!("copy the image's files into the emptyDir at {}", seeds.iter().map(|s| s.0.as_str()).collect::<Vec<_>>().join(", ")),
+                Action::AddInitContainer {
+                    init_container: init,
+                },
+                format!(
+                    "copy the image's files into the emptyDir at {}",
+                    seeds
+                        .iter()
+                        .map(|s| s.0.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             );
         }
     }
@@ -573,7 +722,10 @@ impl<'a> Ctx<'a, '_> {
             script.push_str(&format!("; cp -a {}/. {staging}/", shell_quote(path)));
             mounts.push(json!({ "name": volume, "mountPath": staging }));
         }
-        let mut security = c.get("securityContext").cloned().unwrap_or_else(|| json!({}));
+        let mut security = c
+            .get("securityContext")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
         if let Some(obj) = security.as_object_mut() {
             obj.insert("readOnlyRootFilesystem".into(), json!(true));
         }
@@ -601,10 +753,18 @@ impl<'a> Ctx<'a, '_> {
         match current {
             Some(true) => {}
             Some(false) if !self.options.override_explicit_false => {
-                self.warn(name, format!("container {name:?}: readOnlyRootFilesystem: false kept (set explicitly)"));
+                self.warn(
+                    name,
+                    format!(
+                        "container {name:?}: readOnlyRootFilesystem: false kept (set explicitly)"
+                    ),
+                );
             }
             _ if !enforce => {
-                self.warn(name, format!("container {name:?}: would set readOnlyRootFilesystem: true"));
+                self.warn(
+                    name,
+                    format!("container {name:?}: would set readOnlyRootFilesystem: true"),
+                );
             }
             previous => {
                 let reason = if previous == Some(false) {
@@ -612,7 +772,12 @@ impl<'a> Ctx<'a, '_> {
                 } else {
                     format!("root filesystem made read-only (profile {profile})")
                 };
-                self.change(Rule::ReadOnlyRoot, name, Action::SetReadOnlyRoot { container: at }, reason);
+                self.change(
+                    Rule::ReadOnlyRoot,
+                    name,
+                    Action::SetReadOnlyRoot { container: at },
+                    reason,
+                );
             }
         }
     }

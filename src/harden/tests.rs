@@ -39,11 +39,16 @@ fn run_with(doc: &Value, options: &Options) -> (Plan, Value, usize) {
     let c = catalog();
     let h = harden(doc, &Location::pod(), &c, options);
     let mut out = doc.clone();
-    json_patch::patch(&mut out, &h.ops).unwrap_or_else(|e| panic!("patch failed: {e}\n{:#?}", h.ops));
-    let problems = validate_pod_spec(&out["spec"]);
+    json_patch::patch(&mut out, &h.ops)
+        .unwrap_or_else(|e| panic!("patch failed: {e}\n{:#?}", h.ops));
+    let problems = validate_pod_spec(&out["spec"], &[]);
     assert!(problems.is_empty(), "{problems:?}\n{out:#}");
     let again = harden(&out, &Location::pod(), &c, options);
-    assert!(again.ops.is_empty(), "second pass not empty: {:#?}", again.ops);
+    assert!(
+        again.ops.is_empty(),
+        "second pass not empty: {:#?}",
+        again.ops
+    );
     (h.plan, out, h.ops.len())
 }
 
@@ -52,7 +57,12 @@ fn run(doc: &Value) -> (Plan, Value, usize) {
 }
 
 fn mount_paths(c: &Value) -> Vec<&str> {
-    c["volumeMounts"].as_array().unwrap().iter().map(|m| m["mountPath"].as_str().unwrap()).collect()
+    c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mountPath"].as_str().unwrap())
+        .collect()
 }
 
 #[test]
@@ -64,9 +74,20 @@ fn bare_pod_gets_everything_whole() {
     let c = &out["spec"]["containers"][0];
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
     assert_eq!(mount_paths(c), ["/var/cache/web", "/run", "/tmp"]);
-    let tmp = out["spec"]["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "ph-web-tmp").unwrap();
-    assert_eq!(tmp["emptyDir"], json!({"medium": "Memory", "sizeLimit": "16Mi"}));
-    assert!(out["metadata"]["annotations"][plan::APPLIED_ANNOTATION].as_str().unwrap().contains("emptyDir:/run"));
+    let tmp = out["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "ph-web-tmp")
+        .unwrap();
+    assert_eq!(
+        tmp["emptyDir"],
+        json!({"medium": "Memory", "sizeLimit": "16Mi"})
+    );
+    assert!(out["metadata"]["annotations"][plan::APPLIED_ANNOTATION]
+        .as_str()
+        .unwrap()
+        .contains("emptyDir:/run"));
     assert_eq!(plan.count(Rule::WritablePaths), 6);
     assert_eq!(plan.count(Rule::ReadOnlyRoot), 1);
 }
@@ -80,28 +101,55 @@ fn existing_arrays_are_appended_to_and_existing_context_kept() {
     }));
     let c = catalog();
     let h = harden(&doc, &Location::pod(), &c, &Options::default());
-    let paths: Vec<String> = h.ops.iter().map(|o| match o {
-        json_patch::PatchOperation::Add(a) => a.path.to_string(),
-        other => panic!("unexpected {other:?}"),
-    }).collect();
-    assert!(paths.contains(&"/spec/containers/0/securityContext/readOnlyRootFilesystem".to_string()), "{paths:?}");
-    assert!(paths.contains(&"/spec/containers/0/volumeMounts/-".to_string()), "{paths:?}");
+    let paths: Vec<String> = h
+        .ops
+        .iter()
+        .map(|o| match o {
+            json_patch::PatchOperation::Add(a) => a.path.to_string(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert!(
+        paths.contains(&"/spec/containers/0/securityContext/readOnlyRootFilesystem".to_string()),
+        "{paths:?}"
+    );
+    assert!(
+        paths.contains(&"/spec/containers/0/volumeMounts/-".to_string()),
+        "{paths:?}"
+    );
     assert!(paths.contains(&"/spec/volumes/-".to_string()), "{paths:?}");
     let (_, out, _) = run(&doc);
-    assert_eq!(out["spec"]["containers"][0]["securityContext"]["runAsUser"], 1000);
+    assert_eq!(
+        out["spec"]["containers"][0]["securityContext"]["runAsUser"],
+        1000
+    );
     assert_eq!(out["spec"]["volumes"][0]["name"], "data");
 }
 
 #[test]
 fn explicit_false_is_kept_and_warned_unless_overridden() {
-    let doc = pod(json!({"containers": [{"name": "app", "image": "example.com/app",
-        "securityContext": {"readOnlyRootFilesystem": false}}]}));
+    let doc = pod(
+        json!({"containers": [{"name": "app", "image": "example.com/app",
+        "securityContext": {"readOnlyRootFilesystem": false}}]}),
+    );
     let (plan, out, _) = run(&doc);
-    assert_eq!(out["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"], false);
-    assert!(plan.warnings.iter().any(|w| w.message.contains("false kept")));
-    let forced = Options { override_explicit_false: true, ..Options::default() };
+    assert_eq!(
+        out["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+        false
+    );
+    assert!(plan
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("false kept")));
+    let forced = Options {
+        override_explicit_false: true,
+        ..Options::default()
+    };
     let (_, out, _) = run_with(&doc, &forced);
-    assert_eq!(out["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        out["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+        true
+    );
 }
 
 #[test]
@@ -125,8 +173,14 @@ fn an_ancestor_mount_covers_a_path_but_a_read_only_one_does_not() {
     }));
     let (plan, out, _) = run(&doc);
     // /var/cache/web is under the writable /var; /run holds a configMap: warned, not doubled.
-    assert_eq!(mount_paths(&out["spec"]["containers"][0]), ["/var", "/run", "/tmp"]);
-    assert!(plan.warnings.iter().any(|w| w.message.contains("/run stays read-only")));
+    assert_eq!(
+        mount_paths(&out["spec"]["containers"][0]),
+        ["/var", "/run", "/tmp"]
+    );
+    assert!(plan
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("/run stays read-only")));
 }
 
 #[test]
@@ -143,7 +197,10 @@ fn secret_on_a_shared_directory_moves_and_becomes_read_only() {
     assert_eq!(c["volumeMounts"][0]["readOnly"], true);
     assert_eq!(c["volumeMounts"][1]["readOnly"], true);
     assert_eq!(plan.count(Rule::SecretMounts), 4);
-    assert!(out["metadata"]["annotations"][plan::APPLIED_ANNOTATION].as_str().unwrap().contains("secretMoved:/tmp->/tmp/secrets"));
+    assert!(out["metadata"]["annotations"][plan::APPLIED_ANNOTATION]
+        .as_str()
+        .unwrap()
+        .contains("secretMoved:/tmp->/tmp/secrets"));
 }
 
 #[test]
@@ -157,7 +214,10 @@ fn secret_with_nested_mounts_moves_to_a_free_variant() {
                              {"name": "o", "mountPath": "/config/secrets"}]}]
     }));
     let (_, out, _) = run(&doc);
-    assert_eq!(mount_paths(&out["spec"]["containers"][0])[0], "/config/secrets-2");
+    assert_eq!(
+        mount_paths(&out["spec"]["containers"][0])[0],
+        "/config/secrets-2"
+    );
 }
 
 #[test]
@@ -196,7 +256,10 @@ fn annotation_with_slash_is_escaped_and_existing_annotations_kept() {
     let c = catalog();
     let h = harden(&doc, &Location::pod(), &c, &Options::default());
     let last = serde_json::to_value(h.ops.last().unwrap()).unwrap();
-    assert_eq!(last["path"], "/metadata/annotations/pod-hardener.dev~1applied");
+    assert_eq!(
+        last["path"],
+        "/metadata/annotations/pod-hardener.dev~1applied"
+    );
     let (_, out, _) = run(&doc);
     assert_eq!(out["metadata"]["annotations"]["other/key"], "v");
 }
@@ -210,7 +273,12 @@ fn long_container_names_and_colliding_volume_names() {
                        {"name": "app", "image": "example.com/app"}]
     }));
     let (_, out, _) = run(&doc);
-    let names: Vec<&str> = out["spec"]["volumes"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = out["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
     assert!(names.iter().all(|n| n.len() <= 63));
     assert_eq!(names.iter().filter(|n| **n == "ph-app-tmp").count(), 1);
 }
@@ -223,8 +291,14 @@ fn init_containers_hardened_ephemeral_untouched() {
         "ephemeralContainers": [{"name": "debug", "image": "busybox"}]
     }));
     let (_, out, _) = run(&doc);
-    assert_eq!(out["spec"]["initContainers"][0]["securityContext"]["readOnlyRootFilesystem"], true);
-    assert_eq!(out["spec"]["ephemeralContainers"][0], json!({"name": "debug", "image": "busybox"}));
+    assert_eq!(
+        out["spec"]["initContainers"][0]["securityContext"]["readOnlyRootFilesystem"],
+        true
+    );
+    assert_eq!(
+        out["spec"]["ephemeralContainers"][0],
+        json!({"name": "debug", "image": "busybox"})
+    );
 }
 
 #[test]
@@ -232,53 +306,100 @@ fn a_sidecar_added_after_the_first_pass_is_hardened_on_reinvocation() {
     let doc = pod(json!({"containers": [{"name": "app", "image": "example.com/app"}]}));
     let (_, mut out, _) = run(&doc);
     // Another webhook injects a sidecar (with its own /tmp volume name clash attempt).
-    out["spec"]["containers"].as_array_mut().unwrap().push(json!({"name": "proxy", "image": "example.com/web"}));
+    out["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "proxy", "image": "example.com/web"}));
     let (plan, second, _) = run(&out);
     assert!(plan.changes.iter().all(|c| c.container == "proxy"));
-    assert_eq!(second["spec"]["containers"][1]["securityContext"]["readOnlyRootFilesystem"], true);
-    let applied = second["metadata"]["annotations"][plan::APPLIED_ANNOTATION].as_str().unwrap();
-    assert!(applied.contains("\"app\"") && applied.contains("\"proxy\""), "{applied}");
+    assert_eq!(
+        second["spec"]["containers"][1]["securityContext"]["readOnlyRootFilesystem"],
+        true
+    );
+    let applied = second["metadata"]["annotations"][plan::APPLIED_ANNOTATION]
+        .as_str()
+        .unwrap();
+    assert!(
+        applied.contains("\"app\"") && applied.contains("\"proxy\""),
+        "{applied}"
+    );
 }
 
 #[test]
 fn seeded_paths_get_an_init_container_that_is_left_alone_later() {
-    let doc = pod(json!({"containers": [{"name": "es", "image": "example.com/search:8", "securityContext": {"runAsUser": 1000}}]}));
+    let doc = pod(
+        json!({"containers": [{"name": "es", "image": "example.com/search:8", "securityContext": {"runAsUser": 1000}}]}),
+    );
     let (plan, out, _) = run(&doc);
     let init = &out["spec"]["initContainers"][0];
     assert_eq!(init["name"], "ph-seed-es");
     assert_eq!(init["image"], "example.com/search:8");
-    assert_eq!(init["securityContext"], json!({"runAsUser": 1000, "readOnlyRootFilesystem": true}));
-    assert!(init["command"][2].as_str().unwrap().contains("cp -a '/opt/search/config'/. /ph-seed/0/"));
-    assert_eq!(init["volumeMounts"][0]["name"], out["spec"]["containers"][0]["volumeMounts"][1]["name"]);
+    assert_eq!(
+        init["securityContext"],
+        json!({"runAsUser": 1000, "readOnlyRootFilesystem": true})
+    );
+    assert!(init["command"][2]
+        .as_str()
+        .unwrap()
+        .contains("cp -a '/opt/search/config'/. /ph-seed/0/"));
+    assert_eq!(
+        init["volumeMounts"][0]["name"],
+        out["spec"]["containers"][0]["volumeMounts"][1]["name"]
+    );
     // dataPaths without a volume: a warning.
-    assert!(plan.warnings.iter().any(|w| w.message.contains("/opt/search/data")));
+    assert!(plan
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("/opt/search/data")));
 }
 
 #[test]
 fn profile_that_keeps_a_writable_root() {
     let doc = pod(json!({"containers": [{"name": "old", "image": "example.com/legacy/thing:3"}]}));
     let (_, out, _) = run(&doc);
-    assert!(out["spec"]["containers"][0].get("securityContext").is_none());
+    assert!(out["spec"]["containers"][0]
+        .get("securityContext")
+        .is_none());
 }
 
 #[test]
 fn opt_outs_and_tuning_by_annotation() {
-    let mut doc = pod(json!({"containers": [{"name": "a", "image": "example.com/app"}, {"name": "b", "image": "example.com/app"}]}));
+    let mut doc = pod(
+        json!({"containers": [{"name": "a", "image": "example.com/app"}, {"name": "b", "image": "example.com/app"}]}),
+    );
     doc["metadata"]["annotations"] = json!({
         "pod-hardener.dev/skip-containers": "b",
         "pod-hardener.dev/writable-paths.a": "/data, /cache,relative",
         "pod-hardener.dev/profile.a": "web",
     });
     let (plan, out, _) = run(&doc);
-    assert_eq!(mount_paths(&out["spec"]["containers"][0]), ["/var/cache/web", "/run", "/tmp", "/data", "/cache"]);
-    assert!(out["spec"]["containers"][1].get("securityContext").is_none());
-    assert!(plan.warnings.iter().any(|w| w.message.contains("\"relative\"")));
+    assert_eq!(
+        mount_paths(&out["spec"]["containers"][0]),
+        ["/var/cache/web", "/run", "/tmp", "/data", "/cache"]
+    );
+    assert!(out["spec"]["containers"][1]
+        .get("securityContext")
+        .is_none());
+    assert!(plan
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("\"relative\"")));
 
-    let strict = Options { allow_opt_out: false, allow_annotation_tuning: false, ..Options::default() };
+    let strict = Options {
+        allow_opt_out: false,
+        allow_annotation_tuning: false,
+        ..Options::default()
+    };
     let (plan, out, _) = run_with(&doc, &strict);
-    assert_eq!(out["spec"]["containers"][1]["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        out["spec"]["containers"][1]["securityContext"]["readOnlyRootFilesystem"],
+        true
+    );
     assert_eq!(mount_paths(&out["spec"]["containers"][0]), ["/tmp"]);
-    assert!(plan.warnings.iter().any(|w| w.message.contains("not allowed")));
+    assert!(plan
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("not allowed")));
 
     doc["metadata"]["annotations"]["pod-hardener.dev/skip"] = json!("true");
     let (plan, _, ops) = run(&doc);
@@ -291,7 +412,8 @@ fn mirror_and_windows_pods_are_skipped() {
     let mut mirror = pod(json!({"containers": [{"name": "a", "image": "x"}]}));
     mirror["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "abc"});
     assert_eq!(run(&mirror).2, 0);
-    let windows = pod(json!({"os": {"name": "windows"}, "containers": [{"name": "a", "image": "x"}]}));
+    let windows =
+        pod(json!({"os": {"name": "windows"}, "containers": [{"name": "a", "image": "x"}]}));
     assert_eq!(run(&windows).2, 0);
 }
 
@@ -300,11 +422,21 @@ fn warn_and_off_modes_patch_nothing() {
     let doc = pod(json!({
         "volumes": [{"name": "s", "secret": {"secretName": "s"}}],
         "containers": [{"name": "app", "image": "example.com/app", "volumeMounts": [{"name": "s", "mountPath": "/app"}]}]}));
-    let warn = Options { read_only_root: RuleMode::Warn, writable_paths: RuleMode::Warn, secret_mounts: RuleMode::Warn, ..Options::default() };
+    let warn = Options {
+        read_only_root: RuleMode::Warn,
+        writable_paths: RuleMode::Warn,
+        secret_mounts: RuleMode::Warn,
+        ..Options::default()
+    };
     let (plan, _, ops) = run_with(&doc, &warn);
     assert_eq!(ops, 0);
     assert!(plan.warnings.len() >= 3, "{:?}", plan.warnings);
-    let off = Options { read_only_root: RuleMode::Off, writable_paths: RuleMode::Off, secret_mounts: RuleMode::Off, ..Options::default() };
+    let off = Options {
+        read_only_root: RuleMode::Off,
+        writable_paths: RuleMode::Off,
+        secret_mounts: RuleMode::Off,
+        ..Options::default()
+    };
     let (plan, _, ops) = run_with(&doc, &off);
     assert_eq!(ops, 0);
     assert!(plan.warnings.is_empty());
@@ -318,7 +450,9 @@ fn template_without_metadata_gets_metadata_added() {
     let h = harden(&doc, &at, &c, &Options::default());
     let mut out = doc.clone();
     json_patch::patch(&mut out, &h.ops).unwrap();
-    assert!(out["spec"]["template"]["metadata"]["annotations"][plan::APPLIED_ANNOTATION].is_string());
+    assert!(
+        out["spec"]["template"]["metadata"]["annotations"][plan::APPLIED_ANNOTATION].is_string()
+    );
     assert!(harden(&out, &at, &c, &Options::default()).ops.is_empty());
 }
 
@@ -331,5 +465,9 @@ fn warnings_are_short() {
             "volumeMounts": [{"name": "s", "mountPath": "/etc/some/really/long/path/that/goes/on/and/on", "subPath": "k"}]}]}));
     let (plan, _, _) = run(&doc);
     assert!(!plan.warnings.is_empty());
-    assert!(plan.warnings.iter().all(|w| w.message.len() < 120), "{:?}", plan.warnings);
+    assert!(
+        plan.warnings.iter().all(|w| w.message.len() < 120),
+        "{:?}",
+        plan.warnings
+    );
 }

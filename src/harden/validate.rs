@@ -8,7 +8,8 @@ use serde_json::Value;
 use crate::profile::validate::is_dns_label;
 
 /// Problems the API server would reject the pod spec for; empty when valid.
-pub fn validate_pod_spec(spec: &Value) -> Vec<String> {
+/// `claim_names` are a StatefulSet's claim templates, which mounts may name.
+pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
     let mut problems = Vec::new();
     let volumes = spec.get("volumes").and_then(Value::as_array);
     let mut volume_names = HashSet::new();
@@ -21,22 +22,39 @@ pub fn validate_pod_spec(spec: &Value) -> Vec<String> {
             problems.push(format!("volume name {name:?} must be unique"));
         }
     }
+    // A claim template may share a volume's name: the StatefulSet controller
+    // replaces that volume with the claim.
+    volume_names.extend(claim_names.iter().map(String::as_str));
     let mut container_names = HashSet::new();
     for list in ["initContainers", "containers", "ephemeralContainers"] {
-        for c in spec.get(list).and_then(Value::as_array).into_iter().flatten() {
+        for c in spec
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let name = c.get("name").and_then(Value::as_str).unwrap_or("");
             if !is_dns_label(name) {
-                problems.push(format!("{list}: container name {name:?} is not a DNS-1123 label"));
+                problems.push(format!(
+                    "{list}: container name {name:?} is not a DNS-1123 label"
+                ));
             }
             if !container_names.insert(name) {
                 problems.push(format!("{list}: container name {name:?} must be unique"));
             }
             let mut paths = HashSet::new();
-            for m in c.get("volumeMounts").and_then(Value::as_array).into_iter().flatten() {
+            for m in c
+                .get("volumeMounts")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let vol = m.get("name").and_then(Value::as_str).unwrap_or("");
                 let path = m.get("mountPath").and_then(Value::as_str).unwrap_or("");
                 if !volume_names.contains(vol) {
-                    problems.push(format!("{list}[{name}]: mount {path} names no volume {vol:?}"));
+                    problems.push(format!(
+                        "{list}[{name}]: mount {path} names no volume {vol:?}"
+                    ));
                 }
                 if path.is_empty() {
                     problems.push(format!("{list}[{name}]: mount of {vol:?} has no mountPath"));

@@ -185,7 +185,10 @@ mod tests {
         for (image, profile) in [
             ("nginx:1.25", "nginx"),
             ("postgres:16-alpine", "postgres"),
-            ("docker.elastic.co/elasticsearch/elasticsearch:8.15.0", "elasticsearch"),
+            (
+                "docker.elastic.co/elasticsearch/elasticsearch:8.15.0",
+                "elasticsearch",
+            ),
             ("redis", "redis"),
         ] {
             assert_eq!(c.resolve(image).name(), profile, "{image}");

@@ -69,9 +69,10 @@ impl ImageRef {
         }
         let repository = normalise_repository(name);
         let path = repository.split_once('/').map(|(_, p)| p).unwrap_or("");
-        if !path.chars().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c)
-        }) {
+        if !path
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c))
+        {
             return Err(fail(
                 "repository path may hold only lowercase letters, digits, '.', '_', '-', '/'",
             ));
@@ -194,7 +195,9 @@ impl ImagePattern {
             return Err(fail("empty tag after ':'"));
         }
         if repo.contains("**") {
-            return Err(fail("'**' is not supported; '*' already matches across '/'"));
+            return Err(fail(
+                "'**' is not supported; '*' already matches across '/'",
+            ));
         }
         let first = repo.split('/').next().unwrap_or("");
         let repository = if first.contains('*') {
@@ -277,20 +280,47 @@ mod tests {
         assert_eq!(norm("nginx"), "docker.io/library/nginx:latest");
         assert_eq!(norm("nginx:1.25"), "docker.io/library/nginx:1.25");
         assert_eq!(norm("docker.io/nginx"), "docker.io/library/nginx:latest");
-        assert_eq!(norm("index.docker.io/library/nginx"), "docker.io/library/nginx:latest");
+        assert_eq!(
+            norm("index.docker.io/library/nginx"),
+            "docker.io/library/nginx:latest"
+        );
         assert_eq!(norm("bitnami/redis:7"), "docker.io/bitnami/redis:7");
         assert_eq!(norm("localhost/app"), "localhost/app:latest");
-        assert_eq!(norm("localhost:5000/team/app:v1"), "localhost:5000/team/app:v1");
-        assert_eq!(norm("registry.example.com:443/app"), "registry.example.com:443/app:latest");
-        assert_eq!(norm("quay.io/keycloak/keycloak:26.0"), "quay.io/keycloak/keycloak:26.0");
+        assert_eq!(
+            norm("localhost:5000/team/app:v1"),
+            "localhost:5000/team/app:v1"
+        );
+        assert_eq!(
+            norm("registry.example.com:443/app"),
+            "registry.example.com:443/app:latest"
+        );
+        assert_eq!(
+            norm("quay.io/keycloak/keycloak:26.0"),
+            "quay.io/keycloak/keycloak:26.0"
+        );
         let d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-        assert_eq!(norm(&format!("nginx@{d}")), format!("docker.io/library/nginx@{d}"));
-        assert_eq!(norm(&format!("nginx:1.25@{d}")), format!("docker.io/library/nginx:1.25@{d}"));
+        assert_eq!(
+            norm(&format!("nginx@{d}")),
+            format!("docker.io/library/nginx@{d}")
+        );
+        assert_eq!(
+            norm(&format!("nginx:1.25@{d}")),
+            format!("docker.io/library/nginx:1.25@{d}")
+        );
     }
 
     #[test]
     fn rejects_nonsense() {
-        for bad in ["", " ", "nginx:", "a//b", "Nginx", "nginx@sha256:xyz", "nginx:a b", "/x"] {
+        for bad in [
+            "",
+            " ",
+            "nginx:",
+            "a//b",
+            "Nginx",
+            "nginx@sha256:xyz",
+            "nginx:a b",
+            "/x",
+        ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -66,7 +66,14 @@ fn name_line(text: &str, name: &str, from: usize) -> usize {
         .find(|(_, l)| {
             let l = l.trim().trim_start_matches("- ").trim();
             l.strip_prefix("name:")
-                .map(|v| v.split('#').next().unwrap_or("").trim().trim_matches(['"', '\'']) == name)
+                .map(|v| {
+                    v.split('#')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .trim_matches(['"', '\''])
+                        == name
+                })
                 .unwrap_or(false)
         })
         .map(|(i, _)| i + 1)
@@ -99,10 +106,19 @@ fn validate(file: &str, text: &str, set: &ProfileSet) -> Vec<ProfileError> {
     }
     if let Some(d) = &set.defaults {
         let at = line_of(text, "defaults", 1);
-        check_paths(&mut err, text, at, "defaults.writablePaths", &d.writable_paths);
+        check_paths(
+            &mut err,
+            text,
+            at,
+            "defaults.writablePaths",
+            &d.writable_paths,
+        );
         for dir in &d.app_dirs {
             if let Some(why) = path_problem(dir) {
-                err(line_of(text, dir, at), format!("defaults.appDirs {dir:?}: {why}"));
+                err(
+                    line_of(text, dir, at),
+                    format!("defaults.appDirs {dir:?}: {why}"),
+                );
             }
         }
     }
@@ -119,28 +135,52 @@ fn validate(file: &str, text: &str, set: &ProfileSet) -> Vec<ProfileError> {
             );
         }
         if !names.insert(p.name.clone()) {
-            err(at, format!("{label}: duplicate profile name; names must be unique"));
+            err(
+                at,
+                format!("{label}: duplicate profile name; names must be unique"),
+            );
         }
         if p.patterns.is_empty() {
-            err(at, format!("{label}: match is empty; list at least one image pattern"));
+            err(
+                at,
+                format!("{label}: match is empty; list at least one image pattern"),
+            );
         }
         for pat in &p.patterns {
             if let Err(e) = ImagePattern::parse(pat) {
-                err(line_of(text, pat, at), format!("{label}: match {pat:?}: {}", e.reason));
+                err(
+                    line_of(text, pat, at),
+                    format!("{label}: match {pat:?}: {}", e.reason),
+                );
             }
         }
-        check_paths(&mut err, text, at, &format!("{label}: writablePaths"), &p.writable_paths);
+        check_paths(
+            &mut err,
+            text,
+            at,
+            &format!("{label}: writablePaths"),
+            &p.writable_paths,
+        );
         let mut seen = HashSet::new();
         for d in &p.data_paths {
             if let Some(why) = path_problem(d) {
-                err(line_of(text, d, at), format!("{label}: dataPaths {d:?}: {why}"));
+                err(
+                    line_of(text, d, at),
+                    format!("{label}: dataPaths {d:?}: {why}"),
+                );
             } else if !seen.insert(d.as_str()) {
-                err(line_of(text, d, at), format!("{label}: dataPaths {d:?} is listed twice"));
+                err(
+                    line_of(text, d, at),
+                    format!("{label}: dataPaths {d:?} is listed twice"),
+                );
             }
         }
         for dir in &p.app_dirs {
             if let Some(why) = path_problem(dir) {
-                err(line_of(text, dir, at), format!("{label}: appDirs {dir:?}: {why}"));
+                err(
+                    line_of(text, dir, at),
+                    format!("{label}: appDirs {dir:?}: {why}"),
+                );
             }
         }
     }
@@ -163,7 +203,10 @@ fn check_paths(
             continue;
         }
         if !seen.insert(spec.path.clone()) {
-            err(line, format!("{label} {:?} is listed twice; keep one", spec.path));
+            err(
+                line,
+                format!("{label} {:?} is listed twice; keep one", spec.path),
+            );
         }
         if let Some(size) = &spec.size_limit {
             if !is_quantity(size) {
@@ -177,7 +220,10 @@ fn check_paths(
             }
         }
         if spec.seed && spec.path == "/" {
-            err(line, format!("{label}: seed on \"/\" would copy the whole image"));
+            err(
+                line,
+                format!("{label}: seed on \"/\" would copy the whole image"),
+            );
         }
     }
 }
@@ -209,7 +255,8 @@ pub fn path_problem(p: &str) -> Option<&'static str> {
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -223,16 +270,17 @@ pub fn is_quantity(s: &str) -> bool {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
     let (number, suffix) = s.split_at(number_end);
-    let valid_number = !number.is_empty()
-        && number != "."
-        && number.matches('.').count() <= 1;
+    let valid_number = !number.is_empty() && number != "." && number.matches('.').count() <= 1;
     let valid_suffix = suffix.is_empty()
         || SUFFIXES.contains(&suffix)
         || suffix == "E"
         || (suffix.len() > 1
             && (suffix.starts_with('e') || suffix.starts_with('E'))
-            && suffix[1..].trim_start_matches(['+', '-']).chars().all(|c| c.is_ascii_digit())
-            && suffix[1..].trim_start_matches(['+', '-']).len() > 0);
+            && suffix[1..]
+                .trim_start_matches(['+', '-'])
+                .chars()
+                .all(|c| c.is_ascii_digit())
+            && !suffix[1..].trim_start_matches(['+', '-']).is_empty());
     valid_number && valid_suffix
 }
 
@@ -274,9 +322,22 @@ mod tests {
     fn duplicates_and_bad_patterns() {
         let text = "apiVersion: pod-hardener.dev/v1\nkind: ProfileSet\nprofiles:\n  - name: a\n    match: [\"Nginx\"]\n    writablePaths: [/tmp, /tmp]\n  - name: a\n    match: [redis]\n";
         let errs = parse_profile_set("p.yaml", text).unwrap_err();
-        let all = errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n");
-        assert!(all.contains("p.yaml:5: profiles[0] (a): match \"Nginx\""), "{all}");
-        assert!(all.contains("p.yaml:6: profiles[0] (a): writablePaths \"/tmp\" is listed twice"), "{all}");
-        assert!(all.contains("p.yaml:7: profiles[1] (a): duplicate profile name"), "{all}");
+        let all = errs
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            all.contains("p.yaml:5: profiles[0] (a): match \"Nginx\""),
+            "{all}"
+        );
+        assert!(
+            all.contains("p.yaml:6: profiles[0] (a): writablePaths \"/tmp\" is listed twice"),
+            "{all}"
+        );
+        assert!(
+            all.contains("p.yaml:7: profiles[1] (a): duplicate profile name"),
+            "{all}"
+        );
     }
 }

@@ -1,0 +1,30 @@
+//! The command-line shells around the engine: each command reads its input,
+//! calls the pure core, and prints. One file per command.
+
+pub mod config_print;
+pub mod preview;
+pub mod profiles;
+
+use std::path::PathBuf;
+
+use crate::profile::Catalog;
+
+/// Exit code for bad input (a file that does not parse, an invalid profile).
+pub const EXIT_BAD_INPUT: i32 = 1;
+
+/// Reads profile files and builds the catalog; errors name file and line.
+pub fn load_catalog(files: &[PathBuf], builtin: bool) -> Result<Catalog, String> {
+    let mut texts = Vec::new();
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
+        texts.push((f.display().to_string(), text));
+    }
+    Catalog::load(&texts, builtin).map_err(|errors| {
+        errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}

@@ -1,0 +1,334 @@
+//! Configuration, in layers: built-in defaults < config file < `POD_HARDENER_*`
+//! environment (nested with `__`) < command-line flags.
+//!
+//! Keys are snake_case so that the environment maps onto them one to one:
+//! `POD_HARDENER_SERVER__MAX_BODY_BYTES` is `server.max_body_bytes`.
+
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Serialized, Yaml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::harden::{options::DEFAULT_SHARED_DIRS, Options, RuleMode};
+
+pub const ENV_PREFIX: &str = "POD_HARDENER_";
+
+/// Global admission mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Patch pods.
+    Enforce,
+    /// Never patch; warnings and audit annotations say what would change.
+    DryRun,
+}
+
+/// What to answer for a pod that could not be processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    pub read_only_root: RuleMode,
+    pub writable_paths: RuleMode,
+    pub secret_mounts: RuleMode,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilesConfig {
+    /// User profile files, tried in order before the built-in catalog.
+    pub files: Vec<PathBuf>,
+    /// Append the built-in catalog.
+    pub builtin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// HTTPS address of the webhook.
+    pub address: String,
+    /// Plain-HTTP address of `/metrics`.
+    pub metrics_address: String,
+    pub workers: usize,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// Make a throw-away CA and certificate instead of reading files.
+    pub self_signed: bool,
+    /// Where `self_signed` writes the CA bundle, certificate and key.
+    pub self_signed_dir: PathBuf,
+    /// Larger request bodies get 413.
+    pub max_body_bytes: usize,
+    /// Time allowed to read a request's headers, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Time allowed for the TLS handshake, in milliseconds.
+    pub handshake_timeout_ms: u64,
+    /// Time in-flight reviews get to finish on SIGTERM, in seconds.
+    pub shutdown_timeout_s: u64,
+    /// Concurrent connections per worker.
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `pod_hardener=debug`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub mode: Mode,
+    pub on_error: OnError,
+    pub rules: Rules,
+    /// Replace an explicit `readOnlyRootFilesystem: false` instead of warning.
+    pub override_explicit_false: bool,
+    /// Directories a secret must not be mounted onto.
+    pub shared_directories: Vec<String>,
+    /// Namespaces whose pods are never changed.
+    pub skip_namespaces: Vec<String>,
+    /// Honour `pod-hardener.dev/skip` and `pod-hardener.dev/skip-containers`.
+    pub allow_opt_out: bool,
+    /// Honour `pod-hardener.dev/writable-paths.<c>` and `pod-hardener.dev/profile.<c>`.
+    pub allow_annotation_tuning: bool,
+    pub profiles: ProfilesConfig,
+    pub server: ServerConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mode: Mode::Enforce,
+            on_error: OnError::Allow,
+            rules: Rules {
+                read_only_root: RuleMode::Enforce,
+                writable_paths: RuleMode::Enforce,
+                secret_mounts: RuleMode::Enforce,
+            },
+            override_explicit_false: false,
+            shared_directories: DEFAULT_SHARED_DIRS.iter().map(|s| s.to_string()).collect(),
+            skip_namespaces: vec!["kube-system".into()],
+            allow_opt_out: true,
+            allow_annotation_tuning: true,
+            profiles: ProfilesConfig {
+                files: Vec::new(),
+                builtin: true,
+            },
+            server: ServerConfig {
+                address: "0.0.0.0:8443".into(),
+                metrics_address: "0.0.0.0:9090".into(),
+                workers: 2,
+                cert_file: None,
+                key_file: None,
+                self_signed: false,
+                self_signed_dir: std::env::temp_dir().join("pod-hardener-self-signed"),
+                max_body_bytes: 4 * 1024 * 1024,
+                request_timeout_ms: 5_000,
+                handshake_timeout_ms: 3_000,
+                shutdown_timeout_s: 25,
+                max_connections: 25_000,
+            },
+            log: LogConfig {
+                format: LogFormat::Text,
+                level: "info".into(),
+            },
+        }
+    }
+}
+
+impl Config {
+    /// The engine's options from this configuration.
+    pub fn options(&self) -> Options {
+        Options {
+            read_only_root: self.rules.read_only_root,
+            writable_paths: self.rules.writable_paths,
+            secret_mounts: self.rules.secret_mounts,
+            override_explicit_false: self.override_explicit_false,
+            shared_dirs: self.shared_directories.clone(),
+            allow_opt_out: self.allow_opt_out,
+            allow_annotation_tuning: self.allow_annotation_tuning,
+        }
+    }
+
+    /// Meaning checks figment cannot do.
+    fn check(&self) -> Result<(), String> {
+        for (name, addr) in [
+            ("server.address", &self.server.address),
+            ("server.metrics_address", &self.server.metrics_address),
+        ] {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                return Err(format!(
+                    "{name} {addr:?} is not HOST:PORT (e.g. 0.0.0.0:8443)"
+                ));
+            }
+        }
+        if self.server.workers == 0 {
+            return Err("server.workers must be at least 1".into());
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err("server.max_body_bytes must be at least 1024".into());
+        }
+        if self.server.cert_file.is_some() != self.server.key_file.is_some() {
+            return Err(
+                "server.cert_file and server.key_file go together: set both or neither".into(),
+            );
+        }
+        for d in &self.shared_directories {
+            if let Some(why) = crate::profile::validate::path_problem(d) {
+                return Err(format!("shared_directories {d:?}: {why}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The layered figment, for loading and for `config print`'s provenance.
+pub fn figment(file: Option<&std::path::Path>, flags: serde_json::Value) -> Figment {
+    let mut f = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(path) = file {
+        f = f.merge(Yaml::file_exact(path));
+    }
+    let known = top_level_keys();
+    f.merge(Env::prefixed(ENV_PREFIX).split("__").filter(move |k| {
+        // Keys are not lowercased yet when filters run.
+        let top = k.as_str().split('.').next().unwrap_or("");
+        known.iter().any(|t| t.eq_ignore_ascii_case(top))
+    }))
+    .merge(Serialized::defaults(flags))
+}
+
+fn top_level_keys() -> Vec<String> {
+    match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Loads and checks the configuration; the error names the layer and key.
+pub fn load(file: Option<&std::path::Path>, flags: serde_json::Value) -> Result<Config, String> {
+    if let Some(path) = file {
+        if !path.exists() {
+            return Err(format!("config file {} does not exist", path.display()));
+        }
+    }
+    let config: Config = figment(file, flags).extract().map_err(|e| {
+        e.into_iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    config.check()?;
+    Ok(config)
+}
+
+/// Every leaf key of the effective configuration, its value, and the layer it came from.
+pub fn provenance(
+    file: Option<&std::path::Path>,
+    flags: serde_json::Value,
+) -> Result<Vec<(String, String, String)>, String> {
+    let fig = figment(file, flags.clone());
+    let config = load(file, flags)?;
+    let value = serde_json::to_value(&config).map_err(|e| e.to_string())?;
+    let mut leaves = Vec::new();
+    flatten("", &value, &mut leaves);
+    Ok(leaves
+        .into_iter()
+        .map(|(key, v)| {
+            let origin = fig
+                .find_metadata(&key)
+                .map(|m| match &m.source {
+                    Some(src) => format!("{} ({src})", m.name),
+                    None => m.name.to_string(),
+                })
+                .unwrap_or_else(|| "default".into());
+            (key, v, origin)
+        })
+        .collect())
+}
+
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return its own error type
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn layers_in_order() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.yaml",
+                "mode: dry-run\nserver:\n  workers: 3\n  address: 127.0.0.1:1\n",
+            )?;
+            jail.set_env("POD_HARDENER_SERVER__WORKERS", "5");
+            jail.set_env("POD_HARDENER_CACHE", "/elsewhere"); // not ours: ignored
+            let c = load(
+                Some("c.yaml".as_ref()),
+                serde_json::json!({"server": {"address": "127.0.0.1:2"}}),
+            )
+            .unwrap();
+            assert_eq!(c.mode, Mode::DryRun);
+            assert_eq!(c.server.workers, 5);
+            assert_eq!(c.server.address, "127.0.0.1:2");
+            let p = provenance(Some("c.yaml".as_ref()), serde_json::json!({})).unwrap();
+            let origin = |k: &str| p.iter().find(|(key, _, _)| key == k).unwrap().2.clone();
+            assert!(origin("mode").contains("YAML"), "{}", origin("mode"));
+            assert!(
+                origin("server.workers").contains("environment"),
+                "{}",
+                origin("server.workers")
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        Jail::expect_with(|jail| {
+            jail.create_file("c.yaml", "rules:\n  read_only_root: sometimes\n")?;
+            let e = load(Some("c.yaml".as_ref()), serde_json::json!({})).unwrap_err();
+            assert!(
+                e.contains("read_only_root") && e.contains("sometimes"),
+                "{e}"
+            );
+            jail.create_file("d.yaml", "servr: {}\n")?;
+            let e = load(Some("d.yaml".as_ref()), serde_json::json!({})).unwrap_err();
+            assert!(e.contains("servr"), "{e}");
+            jail.create_file("e.yaml", "server: {address: nowhere}\n")?;
+            let e = load(Some("e.yaml".as_ref()), serde_json::json!({})).unwrap_err();
+            assert!(e.contains("server.address"), "{e}");
+            Ok(())
+        });
+    }
+}

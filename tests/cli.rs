@@ -1,0 +1,219 @@
+//! Black-box tests of the built binary's commands.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pod-hardener");
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("POD_HARDENER_MODE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn preview_runs_over_every_corpus_file_in_every_format() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/corpus/kubernetes-examples"
+    );
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            continue;
+        }
+        n += 1;
+        let p = path.to_str().unwrap();
+        for format in ["diff", "patch", "manifest", "json"] {
+            let out = run(&["preview", "-f", p, "-o", format], None);
+            assert!(out.status.success(), "{p} {format}: {}", text(&out.stderr));
+        }
+        // The manifest output is itself stable: previewing it again changes nothing.
+        let manifest = run(&["preview", "-f", p, "-o", "manifest"], None);
+        let again = run(
+            &["preview", "-f", "-", "-o", "json"],
+            Some(&text(&manifest.stdout)),
+        );
+        let records: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+        for r in records.as_array().unwrap() {
+            assert_eq!(r["patch"], serde_json::json!([]), "{p}: {}", r["object"]);
+            assert_eq!(r["problems"], serde_json::json!([]), "{p}");
+        }
+    }
+    assert!(n >= 50);
+}
+
+#[test]
+fn preview_json_reports_plan_and_patch() {
+    let out = run(
+        &[
+            "preview",
+            "-f",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/deployment.yaml"),
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["object"], "Deployment demo/shop");
+    assert_eq!(v[0]["templatePath"], "/spec/template/spec");
+    let patch = v[0]["patch"].as_array().unwrap();
+    assert!(patch.iter().any(|op| op["path"]
+        == "/spec/template/spec/containers/1/volumeMounts/0/mountPath"
+        && op["value"] == "/app/secrets"));
+    assert!(v[0]["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["reason"].as_str().is_some_and(|r| !r.is_empty())));
+}
+
+#[test]
+fn other_kinds_pass_through_untouched() {
+    let input = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}\n- {apiVersion: v1, kind: Pod, metadata: {name: p}, spec: {containers: [{name: a, image: redis}]}}\n";
+    let out = run(&["preview", "-f", "-", "-o", "manifest"], Some(input));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let docs = pod_hardener::cli::preview::parse_documents(&text(&out.stdout)).unwrap();
+    assert_eq!(docs[0].1["kind"], "Service");
+    assert_eq!(
+        docs[0].1["spec"],
+        serde_json::json!({"ports": [{"port": 80}]})
+    );
+    assert_eq!(
+        docs[1].1["items"][0],
+        serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}})
+    );
+    assert_eq!(
+        docs[1].1["items"][1]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+        true
+    );
+}
+
+#[test]
+fn bad_input_exits_1_with_document_and_line() {
+    let input = "kind: Pod\nmetadata: {name: a}\n---\nkind: Pod\nspec:\n  containers: [\n";
+    let out = run(&["preview", "-f", "-"], Some(input));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("document 2") && err.contains("line"), "{err}");
+
+    let out = run(&["preview", "-f", "/nonexistent/file.yaml"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("/nonexistent/file.yaml"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&["preview"], None).status.code(), Some(2));
+    assert_eq!(
+        run(&["preview", "-f", "-", "-o", "xml"], None)
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn profiles_check_list_explain() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, "apiVersion: pod-hardener.dev/v1\nkind: ProfileSet\nprofiles:\n  - name: mine\n    match: [nginx]\n    writablePaths: [/srv/cache]\n").unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "apiVersion: pod-hardener.dev/v1\nkind: ProfileSet\nprofiles:\n  - name: mine\n    match: [nginx]\n    writablePaths: [srv/cache]\n").unwrap();
+
+    let out = run(&["profiles", "check", good.to_str().unwrap()], None);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("ok (1 profiles)"));
+    let out = run(
+        &[
+            "profiles",
+            "check",
+            good.to_str().unwrap(),
+            bad.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains(&format!("{}:6: ", bad.display())),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(&["profiles", "list"], None);
+    let listing = text(&out.stdout);
+    for name in [
+        "nginx",
+        "postgres",
+        "elasticsearch",
+        "keycloak",
+        "(defaults)",
+    ] {
+        assert!(listing.contains(name), "{name} missing from list");
+    }
+    let out = run(
+        &[
+            "profiles",
+            "explain",
+            "nginx:1.27",
+            "--profiles",
+            good.to_str().unwrap(),
+        ],
+        None,
+    );
+    let explained = text(&out.stdout);
+    assert!(explained.contains("profile:     mine"), "{explained}");
+    assert!(explained.contains("/srv/cache"));
+    let out = run(
+        &[
+            "profiles",
+            "explain",
+            "nginx:1.27",
+            "--profiles",
+            bad.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn config_print_names_the_origin() {
+    let out = Command::new(BIN)
+        .args(["config", "print"])
+        .env("POD_HARDENER_MODE", "dry-run")
+        .output()
+        .unwrap();
+    let shown = text(&out.stdout);
+    let line = shown.lines().find(|l| l.starts_with("mode = ")).unwrap();
+    assert!(
+        line.contains("dry-run") && line.contains("environment"),
+        "{line}"
+    );
+    let out = Command::new(BIN)
+        .args(["config", "print"])
+        .env("POD_HARDENER_SERVER__WORKERS", "zero")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).to_lowercase().contains("server.workers"));
+}

@@ -1,0 +1,148 @@
+//! Property tests over generated pods: the patch applies, the result is valid
+//! and hardened, untouched fields stay, and a second pass yields no ops.
+
+mod common;
+
+use pod_hardener::harden::{Location, Options, RuleMode};
+use pod_hardener::profile::Catalog;
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+const IMAGES: &[&str] = &[
+    "nginx:1.27",
+    "postgres:16",
+    "docker.elastic.co/elasticsearch/elasticsearch:8.15.0",
+    "redis",
+    "example.com/unknown:1",
+    "busybox",
+    "quay.io/keycloak/keycloak:26.0",
+    "tomcat:10",
+];
+const PATHS: &[&str] = &[
+    "/tmp",
+    "/app",
+    "/etc",
+    "/run",
+    "/var/run",
+    "/var/cache/nginx",
+    "/data",
+    "/config",
+    "/config/app",
+    "/tmp/x",
+    "/usr/share/elasticsearch/config",
+    "/var/lib/postgresql/data",
+    "/",
+    "/etc/ssl/certs",
+];
+
+fn volume(kind: u8, name: &str) -> Value {
+    match kind % 6 {
+        0 => json!({"name": name, "secret": {"secretName": name}}),
+        1 => json!({"name": name, "configMap": {"name": name}}),
+        2 => json!({"name": name, "emptyDir": {}}),
+        3 => json!({"name": name, "persistentVolumeClaim": {"claimName": name}}),
+        4 => json!({"name": name, "projected": {"sources": [{"secret": {"name": name}}]}}),
+        _ => {
+            json!({"name": name, "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}})
+        }
+    }
+}
+
+prop_compose! {
+    fn container(i: usize, nvol: usize)(
+        image in prop::sample::select(IMAGES),
+        sc in 0u8..5,
+        mounts in prop::collection::vec((0..8usize, prop::sample::select(PATHS), any::<bool>(), 0u8..6), 0..5),
+        workdir in prop::option::of(prop::sample::select(PATHS)),
+        long in any::<bool>(),
+    ) -> Value {
+        let name = if long { format!("c{i}-{}", "x".repeat(58)) } else { format!("c{i}") };
+        let mut c = json!({"name": name, "image": image, "ports": [{"containerPort": 80}]});
+        match sc {
+            0 => {}
+            1 => c["securityContext"] = json!({}),
+            2 => c["securityContext"] = json!({"readOnlyRootFilesystem": false, "runAsUser": 1}),
+            3 => c["securityContext"] = json!({"readOnlyRootFilesystem": true}),
+            _ => c["securityContext"] = json!({"runAsNonRoot": true}),
+        }
+        if let Some(w) = workdir { c["workingDir"] = json!(w); }
+        if nvol > 0 && !mounts.is_empty() {
+            let mut seen = std::collections::HashSet::new();
+            let ms: Vec<Value> = mounts.into_iter().filter(|(_, p, _, _)| seen.insert(*p)).map(|(v, p, ro, extra)| {
+                let mut m = json!({"name": format!("v{}", v % nvol), "mountPath": p});
+                if ro { m["readOnly"] = json!(true); }
+                if extra == 0 { m["subPath"] = json!("k"); }
+                if extra == 1 { m["mountPath"] = json!(format!("{p}/")); }
+                m
+            }).collect();
+            c["volumeMounts"] = json!(ms);
+        }
+        c
+    }
+}
+
+fn pod() -> impl Strategy<Value = Value> {
+    (0usize..8, prop::collection::vec(any::<u8>(), 8), 1usize..4, 0usize..3, any::<u8>())
+        .prop_flat_map(|(nvol, kinds, napps, ninits, ann)| {
+            let apps = (0..napps).map(|i| container(i, nvol).boxed()).collect::<Vec<_>>();
+            let inits = (0..ninits).map(|i| container(10 + i, nvol).boxed()).collect::<Vec<_>>();
+            (Just(nvol), Just(kinds), apps, inits, Just(ann))
+        })
+        .prop_map(|(nvol, kinds, apps, inits, ann)| {
+            let mut spec = json!({"containers": apps, "restartPolicy": "Always"});
+            if nvol > 0 {
+                spec["volumes"] = json!((0..nvol).map(|i| volume(kinds[i], &format!("v{i}"))).collect::<Vec<_>>());
+            }
+            if !inits.is_empty() {
+                spec["initContainers"] = json!(inits);
+            }
+            let mut meta = json!({"generateName": "p-"});
+            match ann % 4 {
+                1 => meta["annotations"] = json!({"team": "x"}),
+                2 => meta["annotations"] = json!({"pod-hardener.dev/skip-containers": "c1", "pod-hardener.dev/writable-paths.c0": "/cache,/tmp"}),
+                3 => meta["annotations"] = json!({"pod-hardener.dev/profile.c0": "nginx"}),
+                _ => {}
+            }
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
+        })
+}
+
+fn options() -> impl Strategy<Value = Options> {
+    let mode = prop::sample::select(vec![
+        RuleMode::Enforce,
+        RuleMode::Enforce,
+        RuleMode::Warn,
+        RuleMode::Off,
+    ]);
+    (mode.clone(), mode.clone(), mode, any::<bool>()).prop_map(|(a, b, c, o)| Options {
+        read_only_root: a,
+        writable_paths: b,
+        secret_mounts: c,
+        override_explicit_false: o,
+        ..Options::default()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn hardened_pods_are_valid_and_stable(doc in pod()) {
+        let catalog = Catalog::builtin();
+        common::check_hardening(&doc, &Location::pod(), &catalog, &Options::default());
+    }
+
+    #[test]
+    fn any_rule_modes_keep_pods_valid_and_stable(doc in pod(), options in options()) {
+        let catalog = Catalog::builtin();
+        common::check_hardening(&doc, &Location::pod(), &catalog, &options);
+    }
+
+    #[test]
+    fn templates_in_workloads_behave_like_pods(doc in pod()) {
+        let catalog = Catalog::builtin();
+        let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"template": {"metadata": doc["metadata"].clone(), "spec": doc["spec"].clone()}}});
+        common::check_hardening(&deployment, &Location::template("/spec/template"), &catalog, &Options::default());
+    }
+}

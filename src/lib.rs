@@ -3,6 +3,7 @@
 //! `admission -> harden -> profile`, and `cli -> workload, harden, profile`.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod cli;
 pub mod config;
 pub mod harden;

@@ -1,0 +1,406 @@
+//! AdmissionReview bytes in -> decision -> AdmissionReview bytes out. Pure.
+//!
+//! The request is decoded into a small struct whose `object` stays raw JSON,
+//! so the patch is computed against exactly what the API server sent (a typed
+//! decode would drop or reorder fields the indices depend on). The response is
+//! our own struct too: kube-core's `AdmissionResponse` serialises its
+//! `patch: Vec<u8>` as an array of numbers, which the API server rejects; the
+//! wire format wants a base64 string (see `tests::patch_is_base64_on_the_wire`).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use kube::core::admission::Operation;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::{Mode, OnError};
+use crate::harden::{harden, Action, Location, Options, Plan, Rule};
+use crate::profile::Catalog;
+
+/// Most warnings a response carries; the API server keeps 4096 bytes in all.
+const MAX_WARNINGS: usize = 12;
+
+/// Everything a review needs besides the body.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    pub catalog: &'a Catalog,
+    pub options: &'a Options,
+    pub mode: Mode,
+    pub on_error: OnError,
+    pub skip_namespaces: &'a [String],
+    pub max_body_bytes: usize,
+}
+
+/// A request that is not a well-formed AdmissionReview: an HTTP 4xx.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("unsupported content type {0:?}: send application/json")]
+    UnsupportedMediaType(String),
+    #[error("request body of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+impl Rejection {
+    pub fn status(&self) -> u16 {
+        match self {
+            Rejection::UnsupportedMediaType(_) => 415,
+            Rejection::TooLarge { .. } => 413,
+            Rejection::BadRequest(_) => 400,
+        }
+    }
+
+    /// Metric label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::UnsupportedMediaType(_) => "content-type",
+            Rejection::TooLarge { .. } => "too-large",
+            Rejection::BadRequest(_) => "bad-request",
+        }
+    }
+
+    /// The JSON error body.
+    pub fn body(&self) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({"error": self.to_string(), "status": self.status()}))
+            .expect("json serialises")
+    }
+}
+
+/// What happened to a review, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Ops were returned.
+    Patched,
+    /// A pod CREATE that needed nothing.
+    Unchanged,
+    /// Dry-run: changes described, none applied.
+    DryRun,
+    /// Skipped by namespace, annotation, mirror or OS.
+    Skipped,
+    /// Not a pod CREATE.
+    Ignored,
+    /// The pod could not be processed; allowed per `onError: allow`.
+    Error,
+    /// The pod could not be processed; denied per `onError: deny`.
+    Denied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Patched => "patched",
+            Outcome::Unchanged => "unchanged",
+            Outcome::DryRun => "dry-run",
+            Outcome::Skipped => "skipped",
+            Outcome::Ignored => "ignored",
+            Outcome::Error => "error",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+/// An answered review: the response bytes and what the log line needs.
+#[derive(Debug, Clone)]
+pub struct Reviewed {
+    pub body: Vec<u8>,
+    pub outcome: Outcome,
+    pub mode: Mode,
+    pub uid: String,
+    pub namespace: String,
+    /// The pod's name, or its generateName.
+    pub pod: String,
+    pub ops: usize,
+    /// Ops per rule, for metrics.
+    pub ops_by_rule: Vec<(Rule, usize)>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Review {
+    api_version: Option<String>,
+    kind: Option<String>,
+    request: Option<Request>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Request {
+    #[serde(default)]
+    uid: String,
+    resource: Option<Resource>,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    operation: Option<Operation>,
+    #[serde(default)]
+    object: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Resource {
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    resource: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseReview<'a> {
+    api_version: &'a str,
+    kind: &'static str,
+    response: Response,
+}
+
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Response {
+    uid: String,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    /// base64 of the JSON ops.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    audit_annotations: BTreeMap<String, String>,
+}
+
+/// `application/json`, with or without parameters.
+pub fn is_json_content_type(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Reviews one AdmissionReview body. `dry_run_path` is true when the request
+/// came in on the dry-run URL.
+pub fn review(
+    body: &[u8],
+    content_type: Option<&str>,
+    dry_run_path: bool,
+    ctx: &Context<'_>,
+) -> Result<Reviewed, Rejection> {
+    match content_type {
+        Some(ct) if is_json_content_type(ct) => {}
+        other => {
+            return Err(Rejection::UnsupportedMediaType(
+                other.unwrap_or("").to_string(),
+            ))
+        }
+    }
+    if body.len() > ctx.max_body_bytes {
+        return Err(Rejection::TooLarge {
+            size: body.len(),
+            limit: ctx.max_body_bytes,
+        });
+    }
+    let raw: Value = serde_json::from_slice(body)
+        .map_err(|e| Rejection::BadRequest(format!("body is not JSON: {e}")))?;
+    if !raw.is_object() {
+        return Err(Rejection::BadRequest(
+            "body is not a JSON object: expected an AdmissionReview".into(),
+        ));
+    }
+    let review: Review = serde_json::from_value(raw)
+        .map_err(|e| Rejection::BadRequest(format!("not an AdmissionReview: {e}")))?;
+    let api_version = review.api_version.unwrap_or_default();
+    if review.kind.as_deref() != Some("AdmissionReview")
+        || !matches!(
+            api_version.as_str(),
+            "admission.k8s.io/v1" | "admission.k8s.io/v1beta1"
+        )
+    {
+        return Err(Rejection::BadRequest(format!(
+            "not an AdmissionReview: kind {:?}, apiVersion {api_version:?}; expected kind AdmissionReview, apiVersion admission.k8s.io/v1",
+            review.kind.unwrap_or_default()
+        )));
+    }
+    let request = review
+        .request
+        .ok_or_else(|| Rejection::BadRequest("AdmissionReview has no request".into()))?;
+    if request.uid.is_empty() {
+        return Err(Rejection::BadRequest(
+            "AdmissionReview request has no uid".into(),
+        ));
+    }
+    let mode = if dry_run_path { Mode::DryRun } else { ctx.mode };
+    let (response, outcome, ops_by_rule, ops) = decide(&request, mode, ctx);
+    let pod = request
+        .object
+        .as_ref()
+        .and_then(|o| o.get("metadata"))
+        .and_then(|m| {
+            m.get("name")
+                .filter(|n| n.as_str().is_some_and(|s| !s.is_empty()))
+                .or_else(|| m.get("generateName"))
+        })
+        .and_then(Value::as_str)
+        .or(request.name.as_deref())
+        .unwrap_or("")
+        .to_string();
+    let body = serde_json::to_vec(&ResponseReview {
+        api_version: &api_version,
+        kind: "AdmissionReview",
+        response,
+    })
+    .expect("response serialises");
+    Ok(Reviewed {
+        body,
+        outcome,
+        mode,
+        uid: request.uid,
+        namespace: request.namespace.unwrap_or_default(),
+        pod,
+        ops,
+        ops_by_rule,
+    })
+}
+
+type Decision = (Response, Outcome, Vec<(Rule, usize)>, usize);
+
+fn decide(request: &Request, mode: Mode, ctx: &Context<'_>) -> Decision {
+    let mut response = Response {
+        uid: request.uid.clone(),
+        allowed: true,
+        ..Default::default()
+    };
+    let is_pod = request
+        .resource
+        .as_ref()
+        .is_some_and(|r| r.group.is_empty() && r.resource == "pods");
+    let is_subresource = request
+        .sub_resource
+        .as_deref()
+        .is_some_and(|s| !s.is_empty());
+    if !is_pod || is_subresource || request.operation != Some(Operation::Create) {
+        return (response, Outcome::Ignored, Vec::new(), 0);
+    }
+    let namespace = request.namespace.as_deref().unwrap_or("");
+    if ctx.skip_namespaces.iter().any(|n| n == namespace) {
+        response.audit_annotations.insert(
+            "skipped".into(),
+            format!("namespace {namespace} is skipped"),
+        );
+        return (response, Outcome::Skipped, Vec::new(), 0);
+    }
+    let object = match &request.object {
+        Some(o) if o.get("spec").is_some_and(Value::is_object) => o,
+        _ => {
+            let reason = "pod-hardener could not process this pod: request.object has no spec";
+            response
+                .audit_annotations
+                .insert("error".into(), reason.into());
+            return if ctx.on_error == OnError::Deny {
+                response.allowed = false;
+                response.status = Some(serde_json::json!({"code": 400, "message": reason}));
+                (response, Outcome::Denied, Vec::new(), 0)
+            } else {
+                response.warnings.push(reason.into());
+                (response, Outcome::Error, Vec::new(), 0)
+            };
+        }
+    };
+    let hardened = harden(object, &Location::pod(), ctx.catalog, ctx.options);
+    let plan = &hardened.plan;
+    if let Some(reason) = &plan.skipped {
+        response
+            .audit_annotations
+            .insert("skipped".into(), reason.clone());
+        return (response, Outcome::Skipped, Vec::new(), 0);
+    }
+    let by_rule: Vec<(Rule, usize)> = [Rule::SecretMounts, Rule::WritablePaths, Rule::ReadOnlyRoot]
+        .into_iter()
+        .map(|r| (r, plan.count(r)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let summary = summarise(plan);
+    if hardened.ops.is_empty() {
+        response.warnings =
+            limit_warnings(plan.warnings.iter().map(|w| w.message.clone()).collect());
+        return (response, Outcome::Unchanged, Vec::new(), 0);
+    }
+    match mode {
+        Mode::DryRun => {
+            let mut warnings = vec![format!("pod-hardener dry-run: would {summary}")];
+            warnings.extend(plan.warnings.iter().map(|w| w.message.clone()));
+            response.warnings = limit_warnings(warnings);
+            response
+                .audit_annotations
+                .insert("would-change".into(), summary);
+            (response, Outcome::DryRun, by_rule, 0)
+        }
+        Mode::Enforce => {
+            let ops = serde_json::to_vec(&hardened.ops).expect("ops serialise");
+            response.patch_type = Some("JSONPatch");
+            response.patch = Some(base64::engine::general_purpose::STANDARD.encode(ops));
+            response.warnings =
+                limit_warnings(plan.warnings.iter().map(|w| w.message.clone()).collect());
+            response.audit_annotations.insert("changed".into(), summary);
+            let n = hardened.ops.len();
+            (response, Outcome::Patched, by_rule, n)
+        }
+    }
+}
+
+/// "make 2 containers read-only, add 3 emptyDirs, move 1 secret mount".
+fn summarise(plan: &Plan) -> String {
+    let count = |f: fn(&Action) -> bool| plan.changes.iter().filter(|c| f(&c.action)).count();
+    let parts = [
+        (
+            count(|a| matches!(a, Action::SetReadOnlyRoot { .. })),
+            "make {} container(s) read-only",
+        ),
+        (
+            count(|a| matches!(a, Action::AddMount { .. })),
+            "add {} emptyDir mount(s)",
+        ),
+        (
+            count(|a| matches!(a, Action::MoveMount { .. })),
+            "move {} secret mount(s)",
+        ),
+        (
+            count(|a| matches!(a, Action::MakeMountReadOnly { .. })),
+            "make {} secret mount(s) readOnly",
+        ),
+        (
+            count(|a| matches!(a, Action::AddInitContainer { .. })),
+            "add {} seed init container(s)",
+        ),
+    ];
+    let text: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, t)| t.replace("{}", &n.to_string()))
+        .collect();
+    if text.is_empty() {
+        "change nothing".into()
+    } else {
+        text.join(", ")
+    }
+}
+
+fn limit_warnings(mut warnings: Vec<String>) -> Vec<String> {
+    if warnings.len() > MAX_WARNINGS {
+        let more = warnings.len() - (MAX_WARNINGS - 1);
+        warnings.truncate(MAX_WARNINGS - 1);
+        warnings.push(format!(
+            "pod-hardener: {more} more warnings; run `pod-hardener preview` for all"
+        ));
+    }
+    warnings
+}
+
+#[cfg(test)]
+mod tests;

@@ -78,6 +78,9 @@ pub struct ServerConfig {
     pub handshake_timeout_ms: u64,
     /// Time in-flight reviews get to finish on SIGTERM, in seconds.
     pub shutdown_timeout_s: u64,
+    /// On SIGTERM, time spent not ready (still serving) before the listener
+    /// closes, so that endpoints drop the pod first; in milliseconds.
+    pub shutdown_delay_ms: u64,
     /// Concurrent connections per worker.
     pub max_connections: usize,
 }
@@ -142,6 +145,7 @@ impl Default for Config {
                 request_timeout_ms: 5_000,
                 handshake_timeout_ms: 3_000,
                 shutdown_timeout_s: 25,
+                shutdown_delay_ms: 3_000,
                 max_connections: 25_000,
             },
             log: LogConfig {

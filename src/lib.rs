@@ -8,4 +8,5 @@ pub mod cli;
 pub mod config;
 pub mod harden;
 pub mod profile;
+pub mod server;
 pub mod workload;

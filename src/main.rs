@@ -48,12 +48,125 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Run the admission webhook (HTTPS on --address, metrics on --metrics-address).
+    ///
+    /// Values come from built-in defaults < --config file < POD_HARDENER_* environment
+    /// (nested with __, e.g. POD_HARDENER_SERVER__WORKERS=4) < these flags.
+    ///
+    /// Examples:
+    ///   pod-hardener serve --self-signed --address 127.0.0.1:8443
+    ///   pod-hardener serve --config /etc/pod-hardener/config.yaml
+    #[command(verbatim_doc_comment)]
+    Serve(ServeArgs),
     /// Check, list and explain profiles.
     #[command(subcommand)]
     Profiles(ProfilesCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Configuration file (see config/pod-hardener.yaml for every key).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Make a throw-away CA and certificate for 127.0.0.1 and localhost; the log names the CA bundle.
+    #[arg(long)]
+    self_signed: bool,
+    /// HTTPS address, e.g. 0.0.0.0:8443.
+    #[arg(long, value_name = "HOST:PORT")]
+    address: Option<String>,
+    /// Plain-HTTP address of /metrics.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_address: Option<String>,
+    /// PEM certificate chain (re-read when it changes).
+    #[arg(long, value_name = "FILE")]
+    cert_file: Option<PathBuf>,
+    /// PEM private key (re-read when it changes).
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// enforce: patch pods; dry-run: only warn and annotate the audit log.
+    #[arg(long, value_parser = ["enforce", "dry-run"])]
+    mode: Option<String>,
+    #[arg(long)]
+    workers: Option<usize>,
+    /// text or json.
+    #[arg(long, value_parser = ["text", "json"])]
+    log_format: Option<String>,
+    #[command(flatten)]
+    profiles: ProfileArgs,
+}
+
+impl ServeArgs {
+    /// The flags that were given, as the top configuration layer.
+    fn overrides(&self) -> serde_json::Value {
+        let mut top = serde_json::Map::new();
+        let mut server = serde_json::Map::new();
+        let put = |m: &mut serde_json::Map<String, serde_json::Value>,
+                   k: &str,
+                   v: Option<serde_json::Value>| {
+            if let Some(v) = v {
+                m.insert(k.into(), v);
+            }
+        };
+        put(&mut server, "address", self.address.clone().map(Into::into));
+        put(
+            &mut server,
+            "metrics_address",
+            self.metrics_address.clone().map(Into::into),
+        );
+        put(
+            &mut server,
+            "cert_file",
+            self.cert_file
+                .as_ref()
+                .map(|p| p.display().to_string().into()),
+        );
+        put(
+            &mut server,
+            "key_file",
+            self.key_file
+                .as_ref()
+                .map(|p| p.display().to_string().into()),
+        );
+        put(&mut server, "workers", self.workers.map(Into::into));
+        put(
+            &mut server,
+            "self_signed",
+            self.self_signed.then_some(true.into()),
+        );
+        put(&mut top, "mode", self.mode.clone().map(Into::into));
+        if let Some(f) = &self.log_format {
+            top.insert("log".into(), serde_json::json!({ "format": f }));
+        }
+        let mut profiles = serde_json::Map::new();
+        if !self.profiles.files.is_empty() {
+            profiles.insert("files".into(), serde_json::json!(self.profiles.files));
+        }
+        if self.profiles.no_builtin_profiles {
+            profiles.insert("builtin".into(), false.into());
+        }
+        if !profiles.is_empty() {
+            top.insert("profiles".into(), profiles.into());
+        }
+        if !server.is_empty() {
+            top.insert("server".into(), server.into());
+        }
+        serde_json::Value::Object(top)
+    }
+}
+
+fn init_logging(config: &pod_hardener::config::Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        pod_hardener::config::LogFormat::Json => builder.json().flatten_event(true).init(),
+        pod_hardener::config::LogFormat::Text => builder.init(),
+    }
 }
 
 #[derive(Args, Clone)]
@@ -137,6 +250,21 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(EXIT_BAD_INPUT, format!("{}: {e}", file.display())),
+            }
+        }
+        Command::Serve(args) => {
+            let config = match pod_hardener::config::load(args.config.as_deref(), args.overrides())
+            {
+                Ok(c) => c,
+                Err(e) => return fail(2, format!("invalid configuration: {e}")),
+            };
+            init_logging(&config);
+            match actix_web::rt::System::new().block_on(pod_hardener::server::run(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot serve");
+                    fail(2, e)
+                }
             }
         }
         Command::Profiles(ProfilesCommand::Check { files }) => {

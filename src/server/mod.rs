@@ -1,0 +1,327 @@
+//! The HTTPS webhook: actix-web on rustls, health and readiness, metrics on
+//! their own plain-HTTP port, certificate and profile reload, graceful stop.
+//!
+//! Each review is parse -> decide -> respond in `admission`; this module only
+//! moves bytes, keeps the swappable state and records what happened.
+
+pub mod metrics;
+pub mod reload;
+pub mod tls;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use futures_util::StreamExt;
+
+use crate::admission::{self, Context, Rejection};
+use crate::config::{Config, Mode};
+use crate::harden::Options;
+use crate::profile::Catalog;
+use metrics::{Metrics, ReasonLabels, ReviewLabels, RuleLabels};
+
+/// What every request reads; the catalog is swapped on reload.
+pub struct State {
+    pub catalog: RwLock<Arc<Catalog>>,
+    pub options: Options,
+    pub config: Config,
+    pub metrics: Metrics,
+    pub ready: AtomicBool,
+}
+
+impl State {
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Decrements the in-flight gauge however the handler ends.
+struct InFlight<'a>(&'a Metrics);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}
+
+fn reject(state: &State, rejection: &Rejection) -> HttpResponse {
+    state
+        .metrics
+        .rejected
+        .get_or_create(&ReasonLabels {
+            reason: rejection.reason(),
+        })
+        .inc();
+    tracing::warn!(status = rejection.status(), error = %rejection, "rejected request");
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(rejection.status()).expect("4xx"))
+        .content_type("application/json")
+        .body(rejection.body())
+}
+
+async fn mutate_enforce(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<State>,
+) -> HttpResponse {
+    handle(req, payload, state, false).await
+}
+
+async fn mutate_dry_run(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<State>,
+) -> HttpResponse {
+    handle(req, payload, state, true).await
+}
+
+async fn handle(
+    req: HttpRequest,
+    mut payload: web::Payload,
+    state: web::Data<State>,
+    dry_run_path: bool,
+) -> HttpResponse {
+    state.metrics.in_flight.inc();
+    let _guard = InFlight(&state.metrics);
+    let limit = state.config.server.max_body_bytes;
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if !content_type
+        .as_deref()
+        .is_some_and(admission::is_json_content_type)
+    {
+        return reject(
+            &state,
+            &Rejection::UnsupportedMediaType(content_type.unwrap_or_default()),
+        );
+    }
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(size) = declared.filter(|s| *s > limit) {
+        return reject(&state, &Rejection::TooLarge { size, limit });
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8192).min(limit));
+    while let Some(chunk) = payload.next().await {
+        match chunk {
+            Ok(chunk) => {
+                if body.len() + chunk.len() > limit {
+                    return reject(
+                        &state,
+                        &Rejection::TooLarge {
+                            size: body.len() + chunk.len(),
+                            limit,
+                        },
+                    );
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Err(e) => {
+                return reject(
+                    &state,
+                    &Rejection::BadRequest(format!("cannot read the body: {e}")),
+                )
+            }
+        }
+    }
+    let started = Instant::now();
+    let catalog = state.catalog();
+    let ctx = Context {
+        catalog: &catalog,
+        options: &state.options,
+        mode: state.config.mode,
+        on_error: state.config.on_error,
+        skip_namespaces: &state.config.skip_namespaces,
+        max_body_bytes: limit,
+    };
+    match admission::review(&body, content_type.as_deref(), dry_run_path, &ctx) {
+        Err(rejection) => reject(&state, &rejection),
+        Ok(reviewed) => {
+            let elapsed = started.elapsed();
+            let mode = match reviewed.mode {
+                Mode::Enforce => "enforce",
+                Mode::DryRun => "dry-run",
+            };
+            let m = &state.metrics;
+            m.reviews
+                .get_or_create(&ReviewLabels {
+                    outcome: reviewed.outcome.as_str(),
+                    mode,
+                })
+                .inc();
+            m.latency.observe(elapsed.as_secs_f64());
+            for (rule, n) in &reviewed.ops_by_rule {
+                m.patch_operations
+                    .get_or_create(&RuleLabels {
+                        rule: rule.as_str(),
+                    })
+                    .inc_by(*n as u64);
+            }
+            tracing::info!(
+                uid = %reviewed.uid,
+                namespace = %reviewed.namespace,
+                pod = %reviewed.pod,
+                mode,
+                outcome = reviewed.outcome.as_str(),
+                ops = reviewed.ops,
+                duration_us = elapsed.as_micros() as u64,
+                "review"
+            );
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .body(reviewed.body)
+        }
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+async fn readyz(state: web::Data<State>) -> HttpResponse {
+    if state.ready.load(Ordering::SeqCst) {
+        HttpResponse::Ok()
+            .content_type("text/plain")
+            .body("ready\n")
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("not ready\n")
+    }
+}
+
+async fn metrics_endpoint(state: web::Data<State>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.encode())
+}
+
+/// Where the serving certificate comes from, decided before anything binds.
+fn certificate_files(config: &Config) -> Result<(PathBuf, PathBuf), String> {
+    if config.server.self_signed {
+        let (cert, key, ca) = tls::write_self_signed(&config.server.self_signed_dir, &[])?;
+        tracing::info!(ca_bundle = %ca.display(), "self-signed certificate made; trust this CA bundle (e.g. curl --cacert)");
+        return Ok((cert, key));
+    }
+    match (&config.server.cert_file, &config.server.key_file) {
+        (Some(c), Some(k)) => Ok((c.clone(), k.clone())),
+        _ => Err("no certificate: set server.cert_file and server.key_file (--cert-file/--key-file), or use --self-signed".into()),
+    }
+}
+
+/// Runs the webhook until SIGTERM or SIGINT. Errors before binding are
+/// returned (the caller exits 2); afterwards the server drains and returns.
+pub async fn run(config: Config) -> Result<(), String> {
+    let (cert_file, key_file) = certificate_files(&config)?;
+    let (pair, cert_fingerprint) = tls::load_pair(&cert_file, &key_file)?;
+    let (catalog, profile_fingerprint) =
+        reload::load_profiles(&config.profiles.files, config.profiles.builtin)?;
+    let metrics = Metrics::default();
+    metrics.certificate_expiry.set(pair.not_after);
+    let store = Arc::new(tls::CertStore::new(pair.key));
+    let state = web::Data::new(State {
+        catalog: RwLock::new(Arc::new(catalog)),
+        options: config.options(),
+        config: config.clone(),
+        metrics,
+        ready: AtomicBool::new(false),
+    });
+
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .route("/mutate", web::post().to(mutate_enforce))
+            .route("/mutate/dry-run", web::post().to(mutate_dry_run))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+    })
+    .workers(config.server.workers)
+    .max_connections(config.server.max_connections)
+    .client_request_timeout(Duration::from_millis(config.server.request_timeout_ms))
+    .tls_handshake_timeout(Duration::from_millis(config.server.handshake_timeout_ms))
+    .shutdown_timeout(config.server.shutdown_timeout_s)
+    .disable_signals()
+    .bind_rustls_0_23(&config.server.address, tls::server_config(store.clone()))
+    .map_err(|e| format!("cannot listen on {}: {e}", config.server.address))?;
+    let bound = server.addrs();
+
+    let metrics_state = state.clone();
+    let metrics_server = HttpServer::new(move || {
+        App::new()
+            .app_data(metrics_state.clone())
+            .route("/metrics", web::get().to(metrics_endpoint))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(&config.server.metrics_address)
+    .map_err(|e| format!("cannot listen on {}: {e}", config.server.metrics_address))?;
+    let metrics_bound = metrics_server.addrs();
+
+    let watcher = reload::watch(
+        reload::Watched {
+            cert_file,
+            key_file,
+            profile_files: config.profiles.files.clone(),
+            builtin: config.profiles.builtin,
+        },
+        store,
+        state.clone().into_inner(),
+        cert_fingerprint,
+        profile_fingerprint,
+    )?;
+
+    let server = server.run();
+    let handle = server.handle();
+    let metrics_server = metrics_server.run();
+    let metrics_handle = metrics_server.handle();
+    state.ready.store(true, Ordering::SeqCst);
+    tracing::info!(address = ?bound, metrics = ?metrics_bound, mode = ?config.mode, "pod-hardener serving");
+
+    let delay = Duration::from_millis(config.server.shutdown_delay_ms);
+    let stopper_state = state.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        stopper_state.ready.store(false, Ordering::SeqCst);
+        tracing::info!(
+            delay_ms = delay.as_millis() as u64,
+            "signal received: not ready, draining"
+        );
+        tokio::time::sleep(delay).await;
+        handle.stop(true).await;
+        metrics_handle.stop(true).await;
+    });
+    let (a, b) = tokio::join!(server, metrics_server);
+    drop(watcher);
+    a.and(b).map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

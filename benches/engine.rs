@@ -49,5 +49,28 @@ fn engine(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, engine);
+/// The whole admission function: request bytes in, response bytes out.
+fn admission(c: &mut Criterion) {
+    use pod_hardener::admission::{review, Context};
+    use pod_hardener::config::{Mode, OnError};
+    let catalog = Catalog::builtin();
+    let options = Options::default();
+    let skip = vec!["kube-system".to_string()];
+    let ctx = Context {
+        catalog: &catalog,
+        options: &options,
+        mode: Mode::Enforce,
+        on_error: OnError::Allow,
+        skip_namespaces: &skip,
+        max_body_bytes: 4 << 20,
+    };
+    for name in ["pod-create-simple", "pod-create-deployment-like", "pod-update-label"] {
+        let body = std::fs::read(format!("{}/tests/fixtures/admission/{name}.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        c.bench_function(&format!("admission/{name}"), |b| {
+            b.iter(|| review(std::hint::black_box(&body), Some("application/json"), false, &ctx).unwrap())
+        });
+    }
+}
+
+criterion_group!(benches, engine, admission);
 criterion_main!(benches);

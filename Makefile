@@ -3,7 +3,7 @@ CARGO ?= cargo
 BIN := target/release/pod-hardener
 EXAMPLE ?= examples/deployment.yaml
 
-.PHONY: build test fmt-check clippy unit preview run bench e2e clean
+.PHONY: build test fmt-check clippy unit preview run bench clean
 
 build:
 	$(CARGO) build --release --locked
@@ -22,7 +22,7 @@ unit:
 
 ## preview: the hardening of an example manifest, as a diff
 preview:
-	$(CARGO) run --quiet --release --locked -- preview -f $(EXAMPLE)
+	$(CARGO) run --quiet --locked -- preview -f $(EXAMPLE)
 
 ## run: the webhook on https://127.0.0.1:8443 with a self-signed certificate and the built-in profiles
 run:

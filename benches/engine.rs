@@ -64,10 +64,26 @@ fn admission(c: &mut Criterion) {
         skip_namespaces: &skip,
         max_body_bytes: 4 << 20,
     };
-    for name in ["pod-create-simple", "pod-create-deployment-like", "pod-update-label"] {
-        let body = std::fs::read(format!("{}/tests/fixtures/admission/{name}.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    for name in [
+        "pod-create-simple",
+        "pod-create-deployment-like",
+        "pod-update-label",
+    ] {
+        let body = std::fs::read(format!(
+            "{}/tests/fixtures/admission/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
         c.bench_function(&format!("admission/{name}"), |b| {
-            b.iter(|| review(std::hint::black_box(&body), Some("application/json"), false, &ctx).unwrap())
+            b.iter(|| {
+                review(
+                    std::hint::black_box(&body),
+                    Some("application/json"),
+                    false,
+                    &ctx,
+                )
+                .unwrap()
+            })
         });
     }
 }

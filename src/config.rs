@@ -342,7 +342,8 @@ mod documented {
     /// The documented file in config/ states exactly the built-in defaults.
     #[test]
     fn shipped_config_file_matches_the_defaults() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/pod-hardener.yaml");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/pod-hardener.yaml");
         let loaded = super::load(Some(&path), serde_json::json!({})).unwrap();
         assert_eq!(loaded, super::Config::default());
     }

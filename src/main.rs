@@ -259,7 +259,11 @@ fn main() -> ExitCode {
                 Err(e) => return fail(2, format!("invalid configuration: {e}")),
             };
             init_logging(&config);
-            match actix_web::rt::System::new().block_on(pod_hardener::server::run(config)) {
+            let source = pod_hardener::server::reload::ConfigSource {
+                file: args.config.clone(),
+                flags: args.overrides(),
+            };
+            match actix_web::rt::System::new().block_on(pod_hardener::server::run(config, source)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot serve");

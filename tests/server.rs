@@ -470,6 +470,85 @@ fn profile_reload_applies_good_files_and_keeps_the_last_good_one() {
 }
 
 #[test]
+fn configuration_reload_switches_mode_and_keeps_the_last_good_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = SecretDir::new(&dir.path().join("certs"));
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "mode: enforce\n").unwrap();
+    // Started with --config, so that the file is watched.
+    let (port, mport) = (free_port(), free_port());
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .args([
+            "--address",
+            &format!("127.0.0.1:{port}"),
+            "--metrics-address",
+            &format!("127.0.0.1:{mport}"),
+        ])
+        .args([
+            "--cert-file",
+            dir.path().join("certs/tls.crt").to_str().unwrap(),
+        ])
+        .args([
+            "--key-file",
+            dir.path().join("certs/tls.key").to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let c = client(&certs.ca(), false);
+    let url = format!("https://127.0.0.1:{port}/mutate");
+    let metrics = format!("http://127.0.0.1:{mport}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c
+        .get(format!("https://127.0.0.1:{port}/readyz"))
+        .send()
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "not ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let review = || -> Value {
+        post(
+            &c,
+            &url,
+            fixture("pod-create-simple.json"),
+            "application/json",
+        )
+        .json()
+        .unwrap()
+    };
+    assert!(review()["response"]["patch"].is_string());
+    let tmp = dir.path().join("config.yaml.tmp");
+    std::fs::write(&tmp, "mode: dry-run\n").unwrap();
+    std::fs::rename(&tmp, &config).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while review()["response"]["patch"].is_string() {
+        assert!(Instant::now() < deadline, "mode change not applied");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(&tmp, "mode: sometimes\n").unwrap();
+    std::fs::rename(&tmp, &config).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !reqwest::blocking::get(&metrics)
+        .unwrap()
+        .text()
+        .unwrap()
+        .contains(r#"pod_hardener_config_reloads_total{result="error"} 1"#)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "invalid configuration not counted"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(review()["response"].get("patch").is_none(), "dry-run kept");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
 fn sigterm_during_load_drops_no_request_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let certs = SecretDir::new(&dir.path().join("certs"));

@@ -42,6 +42,7 @@ pub struct Metrics {
     pub patch_operations: Family<RuleLabels, Counter>,
     pub profile_reloads: Family<ResultLabels, Counter>,
     pub certificate_reloads: Family<ResultLabels, Counter>,
+    pub config_reloads: Family<ResultLabels, Counter>,
     pub certificate_expiry: Gauge,
     pub in_flight: Gauge,
 }
@@ -85,6 +86,12 @@ impl Default for Metrics {
             "Certificate reloads, by result",
             certificate_reloads.clone(),
         );
+        let config_reloads = Family::default();
+        registry.register(
+            "config_reloads",
+            "Configuration file reloads, by result",
+            config_reloads.clone(),
+        );
         let certificate_expiry = Gauge::default();
         registry.register(
             "certificate_expiry_timestamp_seconds",
@@ -105,6 +112,7 @@ impl Default for Metrics {
             patch_operations,
             profile_reloads,
             certificate_reloads,
+            config_reloads,
             certificate_expiry,
             in_flight,
         }

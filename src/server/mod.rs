@@ -18,15 +18,37 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use futures_util::StreamExt;
 
 use crate::admission::{self, Context, Rejection};
-use crate::config::{Config, Mode};
+use crate::config::{Config, Mode, OnError};
 use crate::harden::Options;
 use crate::profile::Catalog;
 use metrics::{Metrics, ReasonLabels, ReviewLabels, RuleLabels};
 
-/// What every request reads; the catalog is swapped on reload.
+/// The hot-reloadable part of the configuration: what decides a review.
+/// Addresses, TLS, workers and logging need a restart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub options: Options,
+    pub mode: Mode,
+    pub on_error: OnError,
+    pub skip_namespaces: Vec<String>,
+}
+
+impl Policy {
+    pub fn from_config(config: &Config) -> Self {
+        Policy {
+            options: config.options(),
+            mode: config.mode,
+            on_error: config.on_error,
+            skip_namespaces: config.skip_namespaces.clone(),
+        }
+    }
+}
+
+/// What every request reads; catalog and policy are swapped on reload.
 pub struct State {
     pub catalog: RwLock<Arc<Catalog>>,
-    pub options: Options,
+    pub policy: RwLock<Arc<Policy>>,
+    /// The configuration the server started with.
     pub config: Config,
     pub metrics: Metrics,
     pub ready: AtomicBool,
@@ -35,6 +57,13 @@ pub struct State {
 impl State {
     pub fn catalog(&self) -> Arc<Catalog> {
         self.catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -136,12 +165,13 @@ async fn handle(
     }
     let started = Instant::now();
     let catalog = state.catalog();
+    let policy = state.policy();
     let ctx = Context {
         catalog: &catalog,
-        options: &state.options,
-        mode: state.config.mode,
-        on_error: state.config.on_error,
-        skip_namespaces: &state.config.skip_namespaces,
+        options: &policy.options,
+        mode: policy.mode,
+        on_error: policy.on_error,
+        skip_namespaces: &policy.skip_namespaces,
         max_body_bytes: limit,
     };
     match admission::review(&body, content_type.as_deref(), dry_run_path, &ctx) {
@@ -221,7 +251,8 @@ fn certificate_files(config: &Config) -> Result<(PathBuf, PathBuf), String> {
 
 /// Runs the webhook until SIGTERM or SIGINT. Errors before binding are
 /// returned (the caller exits 2); afterwards the server drains and returns.
-pub async fn run(config: Config) -> Result<(), String> {
+/// `source` is the configuration file and flag layer, re-read when the file changes.
+pub async fn run(config: Config, source: reload::ConfigSource) -> Result<(), String> {
     let (cert_file, key_file) = certificate_files(&config)?;
     let (pair, cert_fingerprint) = tls::load_pair(&cert_file, &key_file)?;
     let (catalog, profile_fingerprint) =
@@ -231,7 +262,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     let store = Arc::new(tls::CertStore::new(pair.key));
     let state = web::Data::new(State {
         catalog: RwLock::new(Arc::new(catalog)),
-        options: config.options(),
+        policy: RwLock::new(Arc::new(Policy::from_config(&config))),
         config: config.clone(),
         metrics,
         ready: AtomicBool::new(false),
@@ -274,6 +305,7 @@ pub async fn run(config: Config) -> Result<(), String> {
             key_file,
             profile_files: config.profiles.files.clone(),
             builtin: config.profiles.builtin,
+            config: source,
         },
         store,
         state.clone().into_inner(),

@@ -45,6 +45,15 @@ pub struct Watched {
     pub key_file: PathBuf,
     pub profile_files: Vec<PathBuf>,
     pub builtin: bool,
+    pub config: ConfigSource,
+}
+
+/// Where the configuration came from: its file (if any) and the flag layer,
+/// so a reload rebuilds exactly the same layers.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    pub file: Option<PathBuf>,
+    pub flags: serde_json::Value,
 }
 
 /// Keeps the watcher alive; dropping it stops the reloads.
@@ -67,6 +76,12 @@ pub fn watch(
     mut cert_fingerprint: Vec<u8>,
     mut profile_fingerprint: Vec<u8>,
 ) -> Result<WatchGuard, String> {
+    let mut config_fingerprint = watched
+        .config
+        .file
+        .as_ref()
+        .and_then(|f| std::fs::read(f).ok())
+        .unwrap_or_default();
     let (tx, rx) = mpsc::channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if event.is_ok() {
@@ -77,6 +92,7 @@ pub fn watch(
     let mut dirs: Vec<PathBuf> = [&watched.cert_file, &watched.key_file]
         .into_iter()
         .chain(watched.profile_files.iter())
+        .chain(watched.config.file.iter())
         .map(|p| parent(p))
         .collect();
     dirs.sort();
@@ -95,6 +111,7 @@ pub fn watch(
                 while rx.try_recv().is_ok() {}
                 reload_certificate(&watched, &store, &state, &mut cert_fingerprint);
                 reload_profiles(&watched, &state, &mut profile_fingerprint);
+                reload_config(&watched.config, &state, &mut config_fingerprint);
             }
         })
         .map_err(|e| format!("cannot start the reload thread: {e}"))?;
@@ -164,6 +181,43 @@ fn reload_profiles(w: &Watched, state: &State, fingerprint: &mut Vec<u8>) {
     state
         .metrics
         .profile_reloads
+        .get_or_create(&ResultLabels { result })
+        .inc();
+}
+
+/// Applies the hot-reloadable part of a changed configuration file (mode,
+/// rules, namespaces, opt-outs); a change elsewhere is logged as needing a
+/// restart. An invalid file keeps the policy in force.
+fn reload_config(source: &ConfigSource, state: &State, fingerprint: &mut Vec<u8>) {
+    let Some(file) = &source.file else { return };
+    let Ok(now) = std::fs::read(file) else { return };
+    if now == *fingerprint {
+        return;
+    }
+    *fingerprint = now;
+    let result = match crate::config::load(Some(file), source.flags.clone()) {
+        Ok(config) => {
+            let cold_changed = config.server != state.config.server
+                || config.log != state.config.log
+                || config.profiles != state.config.profiles;
+            if cold_changed {
+                tracing::warn!(
+                    "server, log or profiles settings changed: they take effect after a restart"
+                );
+            }
+            *state.policy.write().unwrap_or_else(|p| p.into_inner()) =
+                Arc::new(super::Policy::from_config(&config));
+            tracing::info!(mode = ?config.mode, "configuration reloaded");
+            "success"
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "new configuration rejected; keeping the one in force");
+            "error"
+        }
+    };
+    state
+        .metrics
+        .config_reloads
         .get_or_create(&ResultLabels { result })
         .inc();
 }

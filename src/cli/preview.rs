@@ -70,9 +70,6 @@ fn document_lines(text: &str) -> Vec<usize> {
     let mut pending = true;
     for (i, l) in text.lines().enumerate() {
         if l.starts_with("---") {
-            if !pending || starts.is_empty() {
-                // a leading `---` opens the first document
-            }
             pending = true;
             continue;
         }

@@ -628,8 +628,7 @@ impl<'a> Ctx<'a, '_> {
             {
                 continue;
             }
-            if let Some(blocker) = mounts.iter().find(|m| m.path == wp.path) {
-                let _ = blocker;
+            if mounts.iter().any(|m| m.path == wp.path) {
                 self.warn(
                     name,
                     format!(

@@ -64,6 +64,43 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Make a private CA and a serving certificate for the webhook's Service,
+    /// for an install without cert-manager. Writes ca.crt, tls.crt, tls.key
+    /// and webhook-ca-bundle.yaml (a kustomize patch that puts the CA into the
+    /// webhook configuration). Run it again to rotate; the webhook reloads the
+    /// new pair from its Secret without a restart.
+    ///
+    /// Examples:
+    ///   pod-hardener certs --out-dir manifests/overlays/self-signed
+    ///   kubectl apply -k manifests/overlays/self-signed
+    ///   pod-hardener certs --out-dir /tmp/ph --local     # a webhook on this host
+    #[command(verbatim_doc_comment)]
+    Certs(CertsArgs),
+}
+
+#[derive(Args)]
+struct CertsArgs {
+    /// Directory to write the four files into (created if needed).
+    #[arg(long, value_name = "DIR")]
+    out_dir: PathBuf,
+    /// The webhook's Service name.
+    #[arg(long, default_value = "pod-hardener")]
+    service: String,
+    /// The webhook's namespace.
+    #[arg(long, default_value = "pod-hardener")]
+    namespace: String,
+    /// A further DNS name or IP address for the certificate (repeatable).
+    #[arg(long = "name", value_name = "NAME")]
+    names: Vec<String>,
+    /// Add localhost, 127.0.0.1 and ::1 (a webhook reached by URL on this host).
+    #[arg(long)]
+    local: bool,
+    /// Validity of the serving certificate in days.
+    #[arg(long, default_value_t = 365)]
+    days: u32,
+    /// How many webhook entries the CA-bundle patch fills in.
+    #[arg(long, default_value_t = 2)]
+    webhooks: usize,
 }
 
 #[derive(Args)]
@@ -295,6 +332,24 @@ fn main() -> ExitCode {
             match result {
                 Ok(out) => {
                     print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(EXIT_BAD_INPUT, e),
+            }
+        }
+        Command::Certs(args) => {
+            let request = cli::certs::CertsRequest {
+                out_dir: &args.out_dir,
+                service: &args.service,
+                namespace: &args.namespace,
+                extra_names: &args.names,
+                local: args.local,
+                days: args.days,
+                webhooks: args.webhooks,
+            };
+            match cli::certs::run(&request) {
+                Ok(report) => {
+                    print!("{report}");
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(EXIT_BAD_INPUT, e),

@@ -88,41 +88,18 @@ pub fn load_pair(cert: &Path, key: &Path) -> Result<(LoadedPair, Vec<u8>), Strin
     Ok((pair, fingerprint))
 }
 
-/// A CA and a leaf for 127.0.0.1 and localhost, written as `ca.crt`,
-/// `tls.crt` and `tls.key` into `dir`. Returns (cert path, key path, CA path).
+/// A CA and a leaf for 127.0.0.1, localhost and `extra_names`, valid for 30
+/// days, written as `ca.crt`, `tls.crt` and `tls.key` into `dir`. Returns
+/// (cert path, key path, CA path).
 pub fn write_self_signed(
     dir: &Path,
     extra_names: &[String],
 ) -> Result<(PathBuf, PathBuf, PathBuf), String> {
-    let fail = |e: rcgen::Error| format!("cannot make a self-signed certificate: {e}");
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(fail)?;
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "pod-hardener self-signed CA");
-    let ca_key = rcgen::KeyPair::generate().map_err(fail)?;
-    let ca_cert = ca_params.self_signed(&ca_key).map_err(fail)?;
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let mut names = vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ];
+    let mut names = crate::certs::local_names();
     names.extend(extra_names.iter().cloned());
-    let mut leaf_params = rcgen::CertificateParams::new(names).map_err(fail)?;
-    leaf_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "pod-hardener");
-    let leaf_key = rcgen::KeyPair::generate().map_err(fail)?;
-    let leaf = leaf_params.signed_by(&leaf_key, &issuer).map_err(fail)?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let paths = (dir.join("tls.crt"), dir.join("tls.key"), dir.join("ca.crt"));
-    let write =
-        |p: &Path, s: String| std::fs::write(p, s).map_err(|e| format!("{}: {e}", p.display()));
-    write(&paths.0, leaf.pem())?;
-    write(&paths.1, leaf_key.serialize_pem())?;
-    write(&paths.2, ca_cert.pem())?;
-    Ok(paths)
+    let pair = crate::certs::make(&crate::certs::Request { names, days: 30 })?;
+    let written = crate::certs::write(dir, &pair)?;
+    Ok((written.cert, written.key, written.ca))
 }
 
 /// TLS 1.2 and 1.3 only, certificates from the store.

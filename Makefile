@@ -3,7 +3,7 @@ CARGO ?= cargo
 BIN := target/release/pod-hardener
 EXAMPLE ?= examples/deployment.yaml
 
-.PHONY: build test fmt-check clippy unit preview run bench clean
+.PHONY: build test fmt-check clippy unit preview run bench clean manifests-check
 
 build:
 	$(CARGO) build --release --locked
@@ -31,6 +31,10 @@ run:
 ## bench: criterion benches of the engine and admission path
 bench:
 	$(CARGO) bench --locked --bench engine
+
+## manifests-check: render manifests/ (base and every overlay) with kubectl kustomize and validate it offline (hack/manifests-check)
+manifests-check:
+	hack/manifests-check
 
 clean:
 	$(CARGO) clean

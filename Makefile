@@ -3,7 +3,7 @@ CARGO ?= cargo
 BIN := target/release/pod-hardener
 EXAMPLE ?= examples/deployment.yaml
 
-.PHONY: build test fmt-check clippy unit preview run bench clean e2e e2e-apiserver kind-e2e image deploy
+.PHONY: build test fmt-check clippy unit preview run bench clean e2e kind-e2e image deploy manifests-check
 
 build:
 	$(CARGO) build --release --locked
@@ -68,6 +68,10 @@ deploy:
 	@if [ "$(OVERLAY)" = self-signed ]; then \
 	  $(CARGO) run --quiet --locked -- certs --out-dir manifests/overlays/self-signed; fi
 	kubectl apply -k manifests/overlays/$(OVERLAY)
+
+## manifests-check: render manifests/ (base and every overlay) with kubectl kustomize and validate it offline (hack/manifests-check)
+manifests-check:
+	hack/manifests-check
 
 clean:
 	$(CARGO) clean

@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod cli;
+pub mod compose;
 pub mod config;
 pub mod harden;
 pub mod profile;

@@ -1,6 +1,7 @@
 //! The command-line shells around the engine: each command reads its input,
 //! calls the pure core, and prints. One file per command.
 
+pub mod compose;
 pub mod config_print;
 pub mod preview;
 pub mod profiles;

@@ -24,6 +24,7 @@ pub mod plan;
 pub mod render;
 #[cfg(test)]
 mod tests;
+pub mod yaml;
 
 use serde_yaml::{Mapping, Value};
 

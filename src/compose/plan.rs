@@ -121,7 +121,7 @@ pub struct ServicePlan {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub matched_by: Option<String>,
     /// Set `read_only: true`.
-    pub read_only: bool,
+    pub set_read_only: bool,
     pub tmpfs: Vec<TmpfsMount>,
     pub seed_volumes: Vec<SeedVolume>,
     pub changes: Vec<Change>,
@@ -132,7 +132,7 @@ pub struct ServicePlan {
 impl ServicePlan {
     /// The service gets no addition.
     pub fn is_empty(&self) -> bool {
-        !self.read_only && self.tmpfs.is_empty() && self.seed_volumes.is_empty()
+        !self.set_read_only && self.tmpfs.is_empty() && self.seed_volumes.is_empty()
     }
 }
 
@@ -220,7 +220,7 @@ fn plan_service(
         image: image.clone(),
         profile: resolution.name().to_string(),
         matched_by: resolution.pattern.map(|p| p.source.clone()),
-        read_only: false,
+        set_read_only: false,
         tmpfs: Vec::new(),
         seed_volumes: Vec::new(),
         changes: Vec::new(),
@@ -369,7 +369,7 @@ fn plan_service(
                     .warnings
                     .push(format!("service {name:?}: would set read_only: true")),
                 previous => {
-                    plan.read_only = true;
+                    plan.set_read_only = true;
                     plan.changes.push(Change {
                         rule: Rule::ReadOnlyRoot,
                         change: "read_only: true".into(),

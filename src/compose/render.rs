@@ -50,7 +50,7 @@ pub fn render(
 }
 
 fn to_yaml(m: &Mapping) -> String {
-    serde_yaml::to_string(m).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    super::yaml::to_string(m)
 }
 
 /// Comment lines for the top of the override file: how to use it, and what to look at.
@@ -74,7 +74,7 @@ fn header(project: &Project, plan: &ProjectPlan) -> String {
 /// The additions of one service in override form.
 fn service_additions(s: &ServicePlan, syntax: TmpfsSyntax) -> Mapping {
     let mut m = Mapping::new();
-    if s.read_only {
+    if s.set_read_only {
         m.insert("read_only".into(), true.into());
     }
     let mut volumes: Vec<Value> = Vec::new();

@@ -70,7 +70,7 @@ fn every_format_version_gets_the_same_additions_and_keeps_its_version() {
         let p = project(&[&text]);
         let plan = plan_of(&p);
         let web = service(&plan, "web");
-        assert!(web.read_only, "{version:?}");
+        assert!(web.set_read_only, "{version:?}");
         assert_eq!(
             tmpfs_paths(web),
             ["/var/cache/nginx", "/run"],
@@ -99,7 +99,7 @@ fn wordpress_and_mariadb_get_their_profiles_paths_and_keep_compose_secrets() {
     let plan = plan_of(&p);
     let db = service(&plan, "db");
     assert_eq!(db.profile, "mariadb");
-    assert!(db.read_only);
+    assert!(db.set_read_only);
     assert_eq!(tmpfs_paths(db), ["/run/mysqld", "/tmp"]);
     let wp = service(&plan, "wordpress");
     assert_eq!(wp.profile, "wordpress");
@@ -131,7 +131,7 @@ fn nginx_app_redis_reports_the_secret_file_on_the_working_dir() {
     );
     let cache = service(&plan, "cache");
     assert_eq!(cache.profile, "redis");
-    assert!(cache.read_only && cache.tmpfs.is_empty());
+    assert!(cache.set_read_only && cache.tmpfs.is_empty());
 }
 
 #[test]
@@ -146,7 +146,7 @@ fn build_only_services_get_the_defaults_or_the_named_profile() {
     assert_eq!(tmpfs_paths(api), ["/tmp"]);
     // worker already has `tmpfs: /tmp` as a single string.
     let worker = service(&plan, "worker");
-    assert!(worker.read_only && worker.tmpfs.is_empty());
+    assert!(worker.set_read_only && worker.tmpfs.is_empty());
 
     let chosen = BTreeMap::from([("api".to_string(), "nginx".to_string())]);
     let plan = super::plan(&p, &Catalog::builtin(), &Options::default(), &chosen).unwrap();
@@ -186,7 +186,7 @@ fn partly_hardened_services_get_only_what_is_missing() {
     assert!(service(&plan, "web").warnings.is_empty());
     assert!(service(&plan, "tools").is_empty());
     let db = service(&plan, "db");
-    assert!(!db.read_only, "explicit read_only: false is kept");
+    assert!(!db.set_read_only, "explicit read_only: false is kept");
     assert!(db
         .warnings
         .iter()
@@ -200,7 +200,7 @@ fn partly_hardened_services_get_only_what_is_missing() {
     };
     let plan = super::plan(&p, &Catalog::builtin(), &options, &BTreeMap::new()).unwrap();
     let db = service(&plan, "db");
-    assert!(db.read_only);
+    assert!(db.set_read_only);
     assert!(db.changes.iter().any(|c| c.reason.contains("overridden")));
     let merged = apply(&p, &plan, TmpfsSyntax::Short);
     assert_eq!(merged["services"]["db"]["read_only"], Value::Bool(true));
@@ -218,11 +218,11 @@ fn running_again_on_the_merged_output_adds_nothing() {
             let p = project(&[&fixture(name)]);
             let first = plan_of(&p);
             assert!(!first.is_empty(), "{name}");
-            let merged = serde_yaml::to_string(&apply(&p, &first, syntax)).unwrap();
+            let merged = super::yaml::to_string(&apply(&p, &first, syntax));
             let again = plan_of(&project(&[&merged]));
             assert!(again.is_empty(), "{name} {syntax:?}: {again:#?}");
             // Base plus override, merged as Compose would, is just as final.
-            let over = serde_yaml::to_string(&override_file(&p, &first, syntax)).unwrap();
+            let over = super::yaml::to_string(&override_file(&p, &first, syntax));
             let layered = plan_of(&project(&[&fixture(name), &over]));
             assert!(layered.is_empty(), "{name} {syntax:?}: {layered:#?}");
         }
@@ -335,7 +335,7 @@ fn profiles_that_keep_a_writable_root_and_rule_modes_are_honoured() {
     let p = project(&["services:\n  old:\n    image: registry.example.com/legacy/erp:7\n"]);
     let plan = super::plan(&p, &catalog, &Options::default(), &BTreeMap::new()).unwrap();
     let old = service(&plan, "old");
-    assert!(!old.read_only);
+    assert!(!old.set_read_only);
     assert!(old.warnings.iter().any(|w| w.contains("stays writable")));
 
     let p = project(&[NGINX_BODY]);
@@ -579,7 +579,7 @@ fn outputs_render_in_each_format() {
     );
     let diff = render(&p, &plan, Output::Diff, TmpfsSyntax::Short, false);
     assert!(diff.contains("+    read_only: true"), "{diff}");
-    assert!(diff.contains("+    - /run/mysqld"), "{diff}");
+    assert!(diff.contains("+      - /run/mysqld"), "{diff}");
     let json: serde_json::Value =
         serde_json::from_str(&render(&p, &plan, Output::Json, TmpfsSyntax::Short, false)).unwrap();
     assert_eq!(json["services"][0]["service"], "db");

@@ -238,6 +238,18 @@ fn plan_service(
         .map(|w| w.spec())
         .collect();
     let mut existing = mounts::service_mounts(service);
+    // Mounts that come from elsewhere are not seen here; say so rather than
+    // risk a second mount at the same path unnoticed.
+    for (key, whence) in [
+        ("volumes_from", "another service's volumes"),
+        ("extends", "the service it extends"),
+    ] {
+        if service.contains_key(key) {
+            plan.warnings.push(format!(
+                "service {name:?}: mounts from {whence} ({key}) are not checked; make sure no tmpfs added here lands on one"
+            ));
+        }
+    }
 
     // Rule 1: secret bind mounts on shared directories (reported only).
     let secret_mode = match (options.secret_mounts, resolution.secret_mounts()) {
@@ -355,6 +367,9 @@ fn plan_service(
     if options.read_only_root != RuleMode::Off {
         let current = service.get("read_only").and_then(Value::as_bool);
         if !resolution.read_only_root() {
+            if current == Some(true) {
+                return plan;
+            }
             plan.warnings.push(format!(
                 "service {name:?}: root filesystem stays writable (profile {} keeps it writable)",
                 resolution.name()

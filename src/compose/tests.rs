@@ -338,6 +338,13 @@ fn profiles_that_keep_a_writable_root_and_rule_modes_are_honoured() {
     assert!(!old.set_read_only);
     assert!(old.warnings.iter().any(|w| w.contains("stays writable")));
 
+    // The user's own read_only: true is no news.
+    let p = project(&["services:\n  old:\n    image: registry.example.com/legacy/erp:7\n    read_only: true\n    volumes_from: [other]\n  other:\n    image: registry.example.com/legacy/erp:7\n"]);
+    let plan = super::plan(&p, &catalog, &Options::default(), &BTreeMap::new()).unwrap();
+    let old = service(&plan, "old");
+    assert_eq!(old.warnings.len(), 1, "{:?}", old.warnings);
+    assert!(old.warnings[0].contains("volumes_from"));
+
     let p = project(&[NGINX_BODY]);
     let warn = Options {
         read_only_root: RuleMode::Warn,

@@ -430,3 +430,32 @@ fn bad_input_exits_1_with_file_and_line_and_usage_errors_exit_2() {
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan["services"][0]["profile"], "redis");
 }
+
+#[test]
+fn docker_compose_declares_the_named_volume_of_a_seeded_path() {
+    if !docker_compose("docker_compose_declares_the_named_volume_of_a_seeded_path") {
+        return;
+    }
+    // Elasticsearch ships files in config/ and writes there (profile: seed: true).
+    let compose = "version: \"2.4\"\nservices:\n  es:\n    image: docker.elastic.co/elasticsearch/elasticsearch:8.15.0\n    volumes:\n      - esdata:/usr/share/elasticsearch/data\nvolumes:\n  esdata: {}\n";
+    let dir = workspace(&[("compose.yml", compose)]);
+    let config = compose_config(dir.path(), "compose.yml", &[]);
+    assert_service(&config, "es", true, &["/tmp"], "elasticsearch");
+    let volumes: Vec<&str> = config["services"]["es"]["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let seeded = volumes
+        .iter()
+        .find(|v| v.contains(":/usr/share/elasticsearch/config"))
+        .unwrap_or_else(|| panic!("no volume at config/: {volumes:?}"));
+    let name = seeded.split(':').next().unwrap();
+    assert!(
+        config["volumes"].get(name).is_some(),
+        "{name} is not declared: {:?}",
+        config["volumes"]
+    );
+    assert!(config["volumes"].get("esdata").is_some());
+}

@@ -6,6 +6,7 @@
 pub mod admission;
 pub mod certs;
 pub mod cli;
+pub mod compose;
 pub mod config;
 pub mod harden;
 pub mod profile;

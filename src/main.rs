@@ -64,6 +64,20 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Harden Docker Compose services the same way: read_only: true and a tmpfs for
+    /// each path the image writes to (from the same profiles), secret files on shared
+    /// directories reported. Several -f files merge in order, as Compose does.
+    ///
+    /// The default output is an override file with only the additions, so your own
+    /// file stays untouched.
+    ///
+    /// Examples:
+    ///   pod-hardener compose -f docker-compose.yml > docker-compose.hardened.yml
+    ///   docker compose -f docker-compose.yml -f docker-compose.hardened.yml up
+    ///   pod-hardener compose -f compose.yaml -f compose.prod.yaml --output diff
+    ///   pod-hardener compose -f compose.yaml --profile-for api=nginx --output json
+    #[command(verbatim_doc_comment)]
+    Compose(ComposeArgs),
     /// Make a private CA and a serving certificate for the webhook's Service,
     /// for an install without cert-manager. Writes ca.crt, tls.crt, tls.key
     /// and webhook-ca-bundle.yaml (a kustomize patch that puts the CA into the
@@ -101,6 +115,27 @@ struct CertsArgs {
     /// How many webhook entries the CA-bundle patch fills in.
     #[arg(long, default_value_t = 2)]
     webhooks: usize,
+}
+
+#[derive(Args)]
+struct ComposeArgs {
+    /// Compose file (repeatable; later files merge onto earlier ones), or - for stdin.
+    #[arg(short = 'f', long = "file", value_name = "FILE", required = true)]
+    compose_files: Vec<PathBuf>,
+    /// override: additions only; merged: the whole file hardened; diff; json: changes and reasons.
+    #[arg(short, long, value_enum, default_value = "override")]
+    output: pod_hardener::compose::render::Output,
+    /// Use this profile for a service (e.g. one built from source): SERVICE=NAME (repeatable).
+    #[arg(long = "profile-for", value_name = "SERVICE=NAME")]
+    profile_for: Vec<String>,
+    /// short: tmpfs: [/tmp:size=64m]; long: volumes entries of type tmpfs (honoured by Swarm).
+    #[arg(long, value_enum, default_value = "short")]
+    tmpfs_syntax: pod_hardener::compose::TmpfsSyntax,
+    #[command(flatten)]
+    profiles: ProfileArgs,
+    /// Configuration file (rule modes, shared_directories, ...), as for `serve`.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -353,6 +388,37 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(EXIT_BAD_INPUT, e),
+            }
+        }
+        Command::Compose(args) => {
+            let config =
+                match pod_hardener::config::load(args.config.as_deref(), serde_json::json!({})) {
+                    Ok(c) => c,
+                    Err(e) => return fail(2, e),
+                };
+            let catalog =
+                match cli::load_catalog(&args.profiles.files, !args.profiles.no_builtin_profiles) {
+                    Ok(c) => c,
+                    Err(e) => return fail(EXIT_BAD_INPUT, e),
+                };
+            let files = match cli::compose::read_files(&args.compose_files) {
+                Ok(f) => f,
+                Err(e) => return fail(e.code, e.message),
+            };
+            let request = cli::compose::Request {
+                catalog: &catalog,
+                options: &config.options(),
+                profile_for: &args.profile_for,
+                output: args.output,
+                tmpfs_syntax: args.tmpfs_syntax,
+                colour: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            };
+            match cli::compose::run(&files, &request) {
+                Ok(out) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e.code, e.message),
             }
         }
         Command::Config(ConfigCommand::Print { config }) => {

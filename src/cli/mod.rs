@@ -2,6 +2,7 @@
 //! calls the pure core, and prints. One file per command.
 
 pub mod certs;
+pub mod compose;
 pub mod config_print;
 pub mod preview;
 pub mod profiles;

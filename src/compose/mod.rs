@@ -1,0 +1,308 @@
+//! The same hardening for Docker Compose: `read_only: true` and in-memory
+//! `tmpfs` mounts instead of `readOnlyRootFilesystem` and emptyDirs.
+//!
+//! Not every immutable container runs on Kubernetes. This module gives Compose
+//! (and Swarm) users the profile catalog the webhook uses, through the same
+//! [`Catalog`](crate::profile::Catalog) resolution and the same
+//! [`Options`](crate::harden::Options) (rule modes, shared directories), with
+//! no I/O of its own:
+//!
+//! - [`load`] parses one or more Compose files (Compose Specification, or the
+//!   version 2.x and 3.x formats), checks the parts hardening reads (errors
+//!   name file and line) and merges them in order the way Compose does
+//!   ([`merge`]);
+//! - [`plan::plan`] decides, per service, the additions and their reasons;
+//! - [`render`] writes them as an override file (only the additions, so the
+//!   user's file stays untouched), the whole file hardened, a diff, or JSON.
+//!
+//! Unknown keys pass through untouched and key order is kept.
+
+pub mod locate;
+pub mod merge;
+pub mod mounts;
+pub mod plan;
+pub mod render;
+#[cfg(test)]
+mod tests;
+pub mod yaml;
+
+use serde_yaml::{Mapping, Value};
+
+use locate::{line_of, Step};
+
+pub use plan::{plan, ProjectPlan, ServicePlan, TmpfsSyntax};
+
+/// A problem in one input file, with the line it is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposeError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for ComposeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+impl std::error::Error for ComposeError {}
+
+/// Which Compose file format a project is written in, from its `version:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Format {
+    /// `version: "2"` to `"2.4"`.
+    V2(String),
+    /// `version: "3"` to `"3.9"`.
+    V3(String),
+    /// No `version:` (the Compose Specification).
+    Spec,
+}
+
+impl Format {
+    /// The `version:` to write into an override file: the same as the base,
+    /// since Compose implementations compare them.
+    pub fn version(&self) -> Option<&str> {
+        match self {
+            Format::V2(v) | Format::V3(v) => Some(v),
+            Format::Spec => None,
+        }
+    }
+}
+
+/// The merged Compose project and what it was read from.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The files, in the order given, as they were named.
+    pub files: Vec<String>,
+    pub format: Format,
+    /// All files merged in order; key order is that of the first file that set each key.
+    pub document: Mapping,
+}
+
+impl Project {
+    /// The services in file order, with their definitions.
+    pub fn services(&self) -> impl Iterator<Item = (&str, &Mapping)> {
+        self.document
+            .get("services")
+            .and_then(Value::as_mapping)
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.as_str()?, v.as_mapping()?)))
+    }
+}
+
+/// Parses and checks each file (name, text), then merges them in order.
+pub fn load(files: &[(String, String)]) -> Result<Project, ComposeError> {
+    if files.is_empty() {
+        return Err(ComposeError {
+            file: "<none>".into(),
+            line: 1,
+            message: "no Compose file given".into(),
+        });
+    }
+    let mut format = None;
+    let mut merged: Option<Mapping> = None;
+    for (name, text) in files {
+        let (doc, this_format) = parse(name, text)?;
+        // The first file that says decides, as Compose does for the base file.
+        if format.is_none() || matches!(format, Some(Format::Spec)) {
+            format = Some(this_format);
+        }
+        merged = Some(match merged {
+            None => doc,
+            Some(base) => merge::merge_files(base, doc),
+        });
+    }
+    Ok(Project {
+        files: files.iter().map(|(n, _)| n.clone()).collect(),
+        format: format.unwrap_or(Format::Spec),
+        document: merged.unwrap_or_default(),
+    })
+}
+
+/// Parses one file and checks the keys hardening reads.
+pub fn parse(name: &str, text: &str) -> Result<(Mapping, Format), ComposeError> {
+    let err = |line: usize, message: String| ComposeError {
+        file: name.to_string(),
+        line,
+        message,
+    };
+    let value: Value = serde_yaml::from_str(text).map_err(|e| {
+        let line = e.location().map_or(1, |l| l.line());
+        let message = e.to_string();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_string();
+        err(line, format!("not valid YAML: {message}"))
+    })?;
+    let doc = match value {
+        Value::Mapping(m) => m,
+        Value::Null => {
+            return Err(err(
+                1,
+                "empty file; a Compose file needs at least `services:`".into(),
+            ))
+        }
+        _ => {
+            return Err(err(
+                1,
+                "a Compose file is a mapping with `services:` at the top".into(),
+            ))
+        }
+    };
+    let at = |path: &[Step<'_>]| line_of(text, path);
+    let format = match doc.get("version") {
+        None | Some(Value::Null) => Format::Spec,
+        Some(v) => {
+            let version = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => {
+                    return Err(err(
+                        at(&[Step::Key("version")]),
+                        "`version` must be a string such as \"3.8\"".into(),
+                    ))
+                }
+            };
+            match version.split('.').next() {
+                Some("2") => Format::V2(version),
+                Some("3") => Format::V3(version),
+                Some("1") => return Err(err(
+                    at(&[Step::Key("version")]),
+                    "version 1 files are not supported: put the services under `services:` and set version \"2\" or remove `version`".into(),
+                )),
+                _ => return Err(err(
+                    at(&[Step::Key("version")]),
+                    format!("unknown Compose file version {version:?}: use \"2.x\", \"3.x\" or leave `version` out (Compose Specification)"),
+                )),
+            }
+        }
+    };
+    let services = match doc.get("services") {
+        None => {
+            // A version 1 file has its services at the top level.
+            let legacy = doc.iter().find(|(_, v)| {
+                v.as_mapping()
+                    .is_some_and(|m| m.contains_key("image") || m.contains_key("build"))
+            });
+            if let Some((k, _)) = legacy {
+                let key = k.as_str().unwrap_or("");
+                return Err(err(
+                    at(&[Step::Key(key)]),
+                    format!("{key:?} looks like a service outside `services:` (the version 1 format, not supported): move it under `services:`"),
+                ));
+            }
+            return Ok((doc, format));
+        }
+        Some(Value::Null) => return Ok((doc, format)),
+        Some(Value::Mapping(m)) => m,
+        Some(_) => {
+            return Err(err(
+                at(&[Step::Key("services")]),
+                "`services` must be a mapping of service names to definitions".into(),
+            ))
+        }
+    };
+    for (key, service) in services {
+        let Some(name) = key.as_str() else {
+            return Err(err(
+                at(&[Step::Key("services")]),
+                format!("service name {key:?} must be a string"),
+            ));
+        };
+        let here = |rest: &[Step<'_>]| {
+            let mut path = vec![Step::Key("services"), Step::Key(name)];
+            path.extend_from_slice(rest);
+            at(&path)
+        };
+        let Some(service) = service.as_mapping() else {
+            return Err(err(
+                here(&[]),
+                format!("service {name:?} must be a mapping (image:, volumes:, ...)"),
+            ));
+        };
+        check_service(name, service, &here).map_err(|(line, message)| err(line, message))?;
+    }
+    Ok((doc, format))
+}
+
+/// Type checks of the keys hardening reads; `here` locates a path inside the service.
+fn check_service(
+    name: &str,
+    service: &Mapping,
+    here: &dyn Fn(&[Step<'_>]) -> usize,
+) -> Result<(), (usize, String)> {
+    use Step::{Index, Key};
+    if let Some(v) = service.get("image") {
+        if !v.is_string() {
+            return Err((
+                here(&[Key("image")]),
+                format!("service {name:?}: `image` must be a string such as nginx:1.27"),
+            ));
+        }
+    }
+    if let Some(v) = service.get("read_only") {
+        if !v.is_bool() {
+            return Err((
+                here(&[Key("read_only")]),
+                format!(
+                    "service {name:?}: `read_only` must be true or false, not {}",
+                    show(v)
+                ),
+            ));
+        }
+    }
+    match service.get("tmpfs") {
+        None | Some(Value::Null | Value::String(_)) => {}
+        Some(Value::Sequence(items)) => {
+            if let Some(i) = items.iter().position(|v| !v.is_string()) {
+                return Err((
+                    here(&[Key("tmpfs"), Index(i)]),
+                    format!("service {name:?}: a `tmpfs` entry must be a path string such as /tmp:size=64m"),
+                ));
+            }
+        }
+        Some(_) => {
+            return Err((
+                here(&[Key("tmpfs")]),
+                format!("service {name:?}: `tmpfs` must be a path or a list of paths"),
+            ))
+        }
+    }
+    match service.get("volumes") {
+        None | Some(Value::Null) => {}
+        Some(Value::Sequence(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                if let Err(why) = mounts::parse_volume(item) {
+                    let line = match item {
+                        Value::Mapping(m) if m.contains_key("target") => {
+                            here(&[Key("volumes"), Index(i), Key("target")])
+                        }
+                        _ => here(&[Key("volumes"), Index(i)]),
+                    };
+                    return Err((line, format!("service {name:?}: volume {}: {why}", i + 1)));
+                }
+            }
+        }
+        Some(_) => {
+            return Err((
+                here(&[Key("volumes")]),
+                format!("service {name:?}: `volumes` must be a list"),
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// A short rendering of a value for messages.
+fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        other => serde_yaml::to_string(other)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
+    }
+}

@@ -1,0 +1,297 @@
+//! What a service already mounts, read from its `volumes` (short
+//! `SOURCE:TARGET:MODE` and long syntax) and `tmpfs`, so that a writable path
+//! already covered gets nothing new; and the Compose spelling of tmpfs sizes.
+
+use serde_yaml::Value;
+
+/// What backs a mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountKind {
+    /// A host path (`./conf:/etc/app`, `type: bind`).
+    Bind,
+    /// A named volume (`data:/var/lib/mysql`, `type: volume` with a source).
+    Volume,
+    /// An anonymous volume (`/var/lib/mysql`, `type: volume` without source).
+    Anonymous,
+    Tmpfs,
+    /// Anything else (`npipe`, `cluster`, ...).
+    Other,
+}
+
+/// One existing mount of a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub kind: MountKind,
+    pub source: Option<String>,
+    pub target: String,
+    pub read_only: bool,
+}
+
+impl Mount {
+    /// The container can write there.
+    pub fn writable(&self) -> bool {
+        !self.read_only && self.kind != MountKind::Other
+    }
+}
+
+/// Expands `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?err}` and
+/// `$VAR` from `lookup`, the way Compose interpolates; `$$` is a literal `$`.
+pub fn interpolate(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(inner) = after.strip_prefix('{') {
+            let Some(end) = inner.find('}') else {
+                out.push_str(&rest[i..]);
+                return out;
+            };
+            let expr = &inner[..end];
+            let (name, op, default) = match expr.find([':', '-', '?', '+']) {
+                Some(p) => {
+                    let (name, tail) = expr.split_at(p);
+                    let op_len = if tail.starts_with(':') { 2 } else { 1 };
+                    let op_len = op_len.min(tail.len());
+                    (name, &tail[..op_len], &tail[op_len..])
+                }
+                None => (expr, "", ""),
+            };
+            let value = lookup(name);
+            let expanded = match op {
+                ":-" => value
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or(default.to_string()),
+                "-" => value.unwrap_or(default.to_string()),
+                ":+" => value
+                    .filter(|v| !v.is_empty())
+                    .map(|_| default.to_string())
+                    .unwrap_or_default(),
+                "+" => value.map(|_| default.to_string()).unwrap_or_default(),
+                _ => value.unwrap_or_default(),
+            };
+            out.push_str(&expanded);
+            rest = &inner[end + 1..];
+        } else {
+            let len = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            if len == 0 {
+                out.push('$');
+            } else {
+                out.push_str(&lookup(&after[..len]).unwrap_or_default());
+            }
+            rest = &after[len..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Interpolation from the process environment, as Compose does.
+pub fn from_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Mount paths compare without a trailing slash.
+pub fn clean(path: &str) -> String {
+    if path.len() > 1 {
+        path.trim_end_matches('/').to_string()
+    } else {
+        path.to_string()
+    }
+}
+
+/// A host path rather than a volume name: Compose's own test.
+fn is_host_path(source: &str) -> bool {
+    source.starts_with(['.', '/', '~', '$']) || source.contains('/')
+}
+
+/// One `volumes` entry; the error says what is wrong with it.
+pub fn parse_volume(entry: &Value) -> Result<Mount, String> {
+    match entry {
+        Value::String(s) => parse_short(s),
+        Value::Mapping(m) => {
+            let target = match m.get("target") {
+                Some(Value::String(t)) if !t.is_empty() => t,
+                Some(_) => return Err("`target` must be a container path".into()),
+                None => return Err("long syntax needs `target` (the container path)".into()),
+            };
+            let source = match m.get("source") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => return Err("`source` must be a string".into()),
+            };
+            let kind = match m.get("type").and_then(Value::as_str) {
+                Some("bind") => MountKind::Bind,
+                Some("volume") | None if source.is_some() => MountKind::Volume,
+                Some("volume") | None => MountKind::Anonymous,
+                Some("tmpfs") => MountKind::Tmpfs,
+                Some(_) => MountKind::Other,
+            };
+            let read_only = match m.get("read_only") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err("`read_only` must be true or false".into()),
+            };
+            Ok(Mount {
+                kind,
+                source,
+                target: clean(&interpolate(target, &from_env)),
+                read_only,
+            })
+        }
+        _ => Err("must be SOURCE:TARGET[:MODE] or a mapping with `target`".into()),
+    }
+}
+
+/// `TARGET`, `SOURCE:TARGET` or `SOURCE:TARGET:MODE`.
+fn parse_short(text: &str) -> Result<Mount, String> {
+    let expanded = interpolate(text, &from_env);
+    let parts: Vec<&str> = expanded.split(':').collect();
+    let (source, target, mode) = match parts.as_slice() {
+        [target] => (None, *target, ""),
+        [source, target] => (Some(*source), *target, ""),
+        [source, target, mode] => (Some(*source), *target, *mode),
+        _ => return Err(format!("{text:?} has too many `:` (SOURCE:TARGET:MODE)")),
+    };
+    if !target.starts_with('/') {
+        return Err(format!(
+            "{text:?}: the container path {target:?} must be absolute"
+        ));
+    }
+    let kind = match source {
+        None => MountKind::Anonymous,
+        Some(s) if is_host_path(s) => MountKind::Bind,
+        Some(_) => MountKind::Volume,
+    };
+    Ok(Mount {
+        kind,
+        source: source.map(str::to_string),
+        target: clean(target),
+        read_only: mode.split(',').any(|o| o == "ro"),
+    })
+}
+
+/// The container path of a `volumes` (or `devices`) entry, for merging.
+pub fn target_of(entry: &Value) -> Option<String> {
+    match entry {
+        Value::Mapping(m) => m.get("target").and_then(Value::as_str).map(clean),
+        Value::String(s) => {
+            let parts: Vec<&str> = s.split(':').collect();
+            let t = if parts.len() == 1 { parts[0] } else { parts[1] };
+            Some(clean(t))
+        }
+        _ => None,
+    }
+}
+
+/// A `tmpfs` entry (`/run` or `/tmp:size=64m,mode=1777`).
+pub fn parse_tmpfs(entry: &str) -> Mount {
+    let (path, options) = entry.split_once(':').unwrap_or((entry, ""));
+    Mount {
+        kind: MountKind::Tmpfs,
+        source: None,
+        target: clean(path),
+        read_only: options.split(',').any(|o| o == "ro"),
+    }
+}
+
+/// Every mount of a service: `volumes` then `tmpfs`. Entries that do not parse
+/// were rejected by `parse` already and are skipped.
+pub fn service_mounts(service: &serde_yaml::Mapping) -> Vec<Mount> {
+    let mut out: Vec<Mount> = service
+        .get("volumes")
+        .map(super::merge::as_list)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| parse_volume(v).ok())
+        .collect();
+    for t in service
+        .get("tmpfs")
+        .map(super::merge::as_list)
+        .unwrap_or_default()
+    {
+        if let Some(s) = t.as_str() {
+            out.push(parse_tmpfs(s));
+        }
+    }
+    out
+}
+
+/// A Kubernetes quantity (a profile's `sizeLimit`) as a tmpfs size: the short
+/// syntax option (`64m`, kernel units, 1024-based) and the byte count that the
+/// long syntax's `tmpfs.size` takes. `None` for what is not a byte quantity.
+pub fn tmpfs_size(quantity: &str) -> Option<(String, u64)> {
+    let end = quantity
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(quantity.len());
+    let (number, suffix) = quantity.split_at(end);
+    let binary = |shift: u32| 1u64 << shift;
+    let (factor, kernel_unit) = match suffix {
+        "" => (1, None),
+        "Ki" => (binary(10), Some('k')),
+        "Mi" => (binary(20), Some('m')),
+        "Gi" => (binary(30), Some('g')),
+        "Ti" => (binary(40), None),
+        "Pi" => (binary(50), None),
+        "k" => (1_000, None),
+        "M" => (1_000_000, None),
+        "G" => (1_000_000_000, None),
+        "T" => (1_000_000_000_000, None),
+        "P" => (1_000_000_000_000_000, None),
+        _ => return None,
+    };
+    let bytes = if let Ok(whole) = number.parse::<u64>() {
+        whole.checked_mul(factor)?
+    } else {
+        let f: f64 = number.parse().ok()?;
+        (f * factor as f64).ceil() as u64
+    };
+    if bytes == 0 {
+        return None;
+    }
+    let short = match (kernel_unit, number.parse::<u64>()) {
+        (Some(unit), Ok(n)) => format!("{n}{unit}"),
+        _ => bytes.to_string(),
+    };
+    Some((short, bytes))
+}
+
+/// A file or directory name that suggests secret material (keys, passwords,
+/// tokens, `.env` files), for bind mounts, which carry no type to tell.
+pub fn looks_secret(path: &str) -> bool {
+    let name = path
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(path)
+        .to_ascii_lowercase();
+    const WORDS: [&str; 9] = [
+        "secret",
+        "password",
+        "passwd",
+        "credential",
+        "token",
+        "htpasswd",
+        "id_rsa",
+        "id_ed25519",
+        "private",
+    ];
+    const EXTENSIONS: [&str; 8] = [
+        ".key",
+        ".pem",
+        ".p12",
+        ".pfx",
+        ".jks",
+        ".keystore",
+        ".env",
+        ".kdbx",
+    ];
+    name == ".env"
+        || WORDS.iter().any(|w| name.contains(w))
+        || EXTENSIONS.iter().any(|e| name.ends_with(e))
+}

@@ -1,0 +1,463 @@
+//! Per service: the profile, and the additions that make it immutable, each
+//! with its rule and reason. The rules are the webhook's, in Compose terms:
+//!
+//! - **read-only root**: `read_only: true`, unless the profile keeps a
+//!   writable root, or the service says `read_only: false` itself (kept and
+//!   warned, unless the configuration's `override_explicit_false` says
+//!   otherwise);
+//! - **writable paths**: a `tmpfs` for each path of the profile that no
+//!   volume, bind mount or tmpfs of the service already covers (same path or
+//!   an ancestor). A `seed: true` path gets a named volume instead, because
+//!   Docker copies the image's files into a new named volume while a tmpfs
+//!   would hide them (Compose has no init containers to copy them);
+//! - **secret mounts**: a bind mount of secret-looking files on a shared
+//!   directory is reported with the target it should have; nothing is moved,
+//!   since the service reads the file where its own configuration says.
+//!   Compose `secrets:` land in `/run/secrets` and are left alone.
+//!
+//! Rule modes (`enforce`, `warn`, `off`) and shared directories come from the
+//! same [`Options`] the webhook uses.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Serialize;
+use serde_yaml::{Mapping, Value};
+
+use super::mounts::{self, looks_secret, Mount, MountKind};
+use super::Project;
+use crate::harden::names::volume_name;
+use crate::harden::plan::{is_within, Rule};
+use crate::harden::{Options, RuleMode};
+use crate::profile::model::{SecretMounts, WritablePathSpec};
+use crate::profile::{Catalog, Resolution};
+
+/// How added tmpfs mounts are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TmpfsSyntax {
+    /// `tmpfs: [/tmp:size=64m]`, understood by every Compose version and
+    /// merged by appending.
+    #[default]
+    Short,
+    /// `volumes: [{type: tmpfs, target: /tmp, tmpfs: {size: 67108864}}]`,
+    /// which `docker stack deploy` (Swarm) honours.
+    Long,
+}
+
+/// A tmpfs to add.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TmpfsMount {
+    pub path: String,
+    /// Short-syntax size (`64m`), from the profile's `sizeLimit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+}
+
+impl TmpfsMount {
+    /// The short-syntax entry, `/tmp` or `/tmp:size=64m`.
+    pub fn short(&self) -> String {
+        match &self.size {
+            Some(s) => format!("{}:size={s}", self.path),
+            None => self.path.clone(),
+        }
+    }
+
+    /// The long-syntax `volumes` entry.
+    pub fn long(&self) -> Value {
+        let mut m = Mapping::new();
+        m.insert("type".into(), "tmpfs".into());
+        m.insert("target".into(), self.path.clone().into());
+        if let Some(bytes) = self.size_bytes {
+            let mut t = Mapping::new();
+            t.insert("size".into(), bytes.into());
+            m.insert("tmpfs".into(), Value::Mapping(t));
+        }
+        Value::Mapping(m)
+    }
+}
+
+/// A named volume for a seeded path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeedVolume {
+    pub name: String,
+    pub path: String,
+}
+
+impl SeedVolume {
+    pub fn short(&self) -> String {
+        format!("{}:{}", self.name, self.path)
+    }
+}
+
+/// One decided change, for reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub rule: Rule,
+    pub change: String,
+    pub reason: String,
+}
+
+/// A secret bind mount that sits on a shared directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretReport {
+    pub source: String,
+    pub target: String,
+    pub suggested_target: String,
+    pub reason: String,
+}
+
+/// Everything decided for one service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePlan {
+    pub service: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    pub profile: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched_by: Option<String>,
+    /// Set `read_only: true`.
+    pub set_read_only: bool,
+    pub tmpfs: Vec<TmpfsMount>,
+    pub seed_volumes: Vec<SeedVolume>,
+    pub changes: Vec<Change>,
+    pub secret_mounts: Vec<SecretReport>,
+    pub warnings: Vec<String>,
+}
+
+impl ServicePlan {
+    /// The service gets no addition.
+    pub fn is_empty(&self) -> bool {
+        !self.set_read_only && self.tmpfs.is_empty() && self.seed_volumes.is_empty()
+    }
+}
+
+/// Every service's plan, in file order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProjectPlan {
+    pub files: Vec<String>,
+    pub services: Vec<ServicePlan>,
+}
+
+impl ProjectPlan {
+    pub fn is_empty(&self) -> bool {
+        self.services.iter().all(ServicePlan::is_empty)
+    }
+}
+
+/// Decides every service's additions. `profile_for` names a profile per
+/// service (`--profile-for`); an unknown service or profile is an error.
+pub fn plan(
+    project: &Project,
+    catalog: &Catalog,
+    options: &Options,
+    profile_for: &BTreeMap<String, String>,
+) -> Result<ProjectPlan, String> {
+    let services: Vec<(&str, &Mapping)> = project.services().collect();
+    for (service, profile) in profile_for {
+        if !services.iter().any(|(name, _)| name == service) {
+            let known: Vec<&str> = services.iter().map(|(n, _)| *n).collect();
+            return Err(format!(
+                "--profile-for {service}={profile}: no service {service:?} (services: {})",
+                known.join(", ")
+            ));
+        }
+        if catalog.by_name(profile).is_none() {
+            return Err(format!(
+                "--profile-for {service}={profile}: no profile named {profile:?} (see `pod-hardener profiles list`)"
+            ));
+        }
+    }
+    // Named volumes the project already declares, so ours never collide.
+    let mut volume_names: HashSet<String> = project
+        .document
+        .get("volumes")
+        .and_then(Value::as_mapping)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, _)| k.as_str().map(str::to_string))
+        .collect();
+    let plans = services
+        .iter()
+        .map(|(name, service)| {
+            let resolution = match profile_for.get(*name) {
+                Some(p) => catalog.by_name(p).expect("checked above"),
+                None => match service.get("image").and_then(Value::as_str) {
+                    Some(image) => catalog.resolve(&mounts::interpolate(image, &mounts::from_env)),
+                    None => Resolution {
+                        profile: None,
+                        pattern: None,
+                        defaults: catalog.defaults(),
+                    },
+                },
+            };
+            plan_service(name, service, resolution, options, &mut volume_names)
+        })
+        .collect();
+    Ok(ProjectPlan {
+        files: project.files.clone(),
+        services: plans,
+    })
+}
+
+fn plan_service(
+    name: &str,
+    service: &Mapping,
+    resolution: Resolution<'_>,
+    options: &Options,
+    volume_names: &mut HashSet<String>,
+) -> ServicePlan {
+    let image = service
+        .get("image")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut plan = ServicePlan {
+        service: name.to_string(),
+        image: image.clone(),
+        profile: resolution.name().to_string(),
+        matched_by: resolution.pattern.map(|p| p.source.clone()),
+        set_read_only: false,
+        tmpfs: Vec::new(),
+        seed_volumes: Vec::new(),
+        changes: Vec::new(),
+        secret_mounts: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let what = match (&image, service.contains_key("build")) {
+        (Some(i), _) => format!("image {i}"),
+        (None, true) => "a service built from source".to_string(),
+        (None, false) => "a service with no image".to_string(),
+    };
+    let writable: Vec<WritablePathSpec> = resolution
+        .writable_paths()
+        .iter()
+        .map(|w| w.spec())
+        .collect();
+    let mut existing = mounts::service_mounts(service);
+    // Mounts that come from elsewhere are not seen here; say so rather than
+    // risk a second mount at the same path unnoticed.
+    for (key, whence) in [
+        ("volumes_from", "another service's volumes"),
+        ("extends", "the service it extends"),
+    ] {
+        if service.contains_key(key) {
+            plan.warnings.push(format!(
+                "service {name:?}: mounts from {whence} ({key}) are not checked; make sure no tmpfs added here lands on one"
+            ));
+        }
+    }
+
+    // Rule 1: secret bind mounts on shared directories (reported only).
+    let secret_mode = match (options.secret_mounts, resolution.secret_mounts()) {
+        (_, Some(SecretMounts::Off)) | (RuleMode::Off, _) => RuleMode::Off,
+        _ => RuleMode::Warn,
+    };
+    if secret_mode != RuleMode::Off {
+        let mut shared: Vec<String> = options
+            .shared_dirs
+            .iter()
+            .map(|d| mounts::clean(d))
+            .collect();
+        if let Some(wd) = service.get("working_dir").and_then(Value::as_str) {
+            shared.push(mounts::clean(wd));
+        }
+        shared.extend(resolution.app_dirs().iter().map(|d| mounts::clean(d)));
+        shared.extend(writable.iter().map(|w| mounts::clean(&w.path)));
+        for m in &existing {
+            if let Some(report) = secret_report(m, &existing, &shared) {
+                plan.warnings.push(format!(
+                    "service {name:?}: secret {} mounted at {} sits on a shared directory; mount it at {} instead",
+                    report.source, report.target, report.suggested_target
+                ));
+                plan.secret_mounts.push(report);
+            }
+        }
+    }
+
+    // Rule 2: writable paths.
+    if options.writable_paths != RuleMode::Off {
+        for wp in &writable {
+            let path = mounts::clean(&wp.path);
+            if existing
+                .iter()
+                .any(|m| m.writable() && is_within(&path, &m.target))
+            {
+                continue;
+            }
+            if existing.iter().any(|m| m.target == path) {
+                plan.warnings.push(format!(
+                    "service {name:?}: {path} stays read-only: a read-only mount is there"
+                ));
+                continue;
+            }
+            let kind = if wp.seed { "named volume" } else { "tmpfs" };
+            if options.writable_paths == RuleMode::Warn {
+                plan.warnings
+                    .push(format!("service {name:?}: would add a {kind} at {path}"));
+                continue;
+            }
+            if wp.seed {
+                let volume = volume_name(name, &path, volume_names);
+                plan.changes.push(Change {
+                    rule: Rule::WritablePaths,
+                    change: format!("volume {volume}:{path}"),
+                    reason: format!(
+                        "{path} must stay writable for {what} and holds files the image ships: Docker copies them into a new named volume (remove it after an image upgrade)"
+                    ),
+                });
+                plan.seed_volumes.push(SeedVolume {
+                    name: volume,
+                    path: path.clone(),
+                });
+                existing.push(Mount {
+                    kind: MountKind::Volume,
+                    source: None,
+                    target: path,
+                    read_only: false,
+                });
+                continue;
+            }
+            let size = wp.size_limit.as_deref().and_then(|q| {
+                let parsed = mounts::tmpfs_size(q);
+                if parsed.is_none() {
+                    plan.warnings.push(format!(
+                        "service {name:?}: sizeLimit {q:?} of {path} is not a byte size; tmpfs left unbounded"
+                    ));
+                }
+                parsed
+            });
+            let tmpfs = TmpfsMount {
+                path: path.clone(),
+                size: size.as_ref().map(|s| s.0.clone()),
+                size_bytes: size.map(|s| s.1),
+            };
+            plan.changes.push(Change {
+                rule: Rule::WritablePaths,
+                change: format!("tmpfs {}", tmpfs.short()),
+                reason: format!(
+                    "{path} must stay writable for {what} (profile {})",
+                    resolution.name()
+                ),
+            });
+            plan.tmpfs.push(tmpfs);
+            existing.push(Mount {
+                kind: MountKind::Tmpfs,
+                source: None,
+                target: path,
+                read_only: false,
+            });
+        }
+    }
+    for data in resolution.data_paths() {
+        if !existing
+            .iter()
+            .any(|m| m.writable() && m.kind != MountKind::Tmpfs && is_within(data, &m.target))
+        {
+            plan.warnings.push(format!(
+                "service {name:?}: no volume at data path {data}; mount a named volume there to keep the data"
+            ));
+        }
+    }
+
+    // Rule 3: read-only root.
+    if options.read_only_root != RuleMode::Off {
+        let current = service.get("read_only").and_then(Value::as_bool);
+        if !resolution.read_only_root() {
+            if current == Some(true) {
+                return plan;
+            }
+            plan.warnings.push(format!(
+                "service {name:?}: root filesystem stays writable (profile {} keeps it writable)",
+                resolution.name()
+            ));
+        } else {
+            match current {
+                Some(true) => {}
+                Some(false) if !options.override_explicit_false => plan.warnings.push(format!(
+                    "service {name:?}: read_only: false kept (set explicitly)"
+                )),
+                _ if options.read_only_root == RuleMode::Warn => plan
+                    .warnings
+                    .push(format!("service {name:?}: would set read_only: true")),
+                previous => {
+                    plan.set_read_only = true;
+                    plan.changes.push(Change {
+                        rule: Rule::ReadOnlyRoot,
+                        change: "read_only: true".into(),
+                        reason: if previous == Some(false) {
+                            "explicit read_only: false overridden by configuration".into()
+                        } else {
+                            format!(
+                                "root filesystem made read-only (profile {})",
+                                resolution.name()
+                            )
+                        },
+                    });
+                }
+            }
+        }
+    }
+    plan
+}
+
+/// A bind mount whose source or target looks like secret material and that
+/// sits on a shared directory, or that is a file directly inside one: where it
+/// should go instead.
+fn secret_report(m: &Mount, all: &[Mount], shared: &[String]) -> Option<SecretReport> {
+    if m.kind != MountKind::Bind {
+        return None;
+    }
+    let source = m.source.clone().unwrap_or_default();
+    if !looks_secret(&source) && !looks_secret(&m.target) {
+        return None;
+    }
+    let target = &m.target;
+    let nested = all
+        .iter()
+        .any(|o| o.target != *target && is_within(&o.target, target));
+    if shared.contains(target) || nested {
+        // A directory on a shared directory: its own subdirectory, as the webhook does.
+        let base = if target == "/" { "" } else { target.as_str() };
+        let why = if nested {
+            "a directory with other mounts under it"
+        } else {
+            "a shared directory"
+        };
+        return Some(SecretReport {
+            source,
+            target: target.clone(),
+            suggested_target: unique(all, format!("{base}/secrets")),
+            reason: format!("secret mounted onto {why}; other files live there"),
+        });
+    }
+    let (parent, file) = target.rsplit_once('/')?;
+    let parent = if parent.is_empty() { "/" } else { parent };
+    if shared.iter().any(|s| s == parent) {
+        let base = if parent == "/" { "" } else { parent };
+        let dir = unique(all, format!("{base}/secrets"));
+        return Some(SecretReport {
+            source,
+            target: target.clone(),
+            suggested_target: format!("{dir}/{file}"),
+            reason: format!(
+                "secret file placed in the shared directory {parent}; a directory of its own keeps it apart"
+            ),
+        });
+    }
+    None
+}
+
+/// `base`, or `base-2`, `base-3`, ... when a mount is already there.
+fn unique(all: &[Mount], base: String) -> String {
+    let mut candidate = base.clone();
+    let mut n = 2;
+    while all.iter().any(|m| m.target == candidate) {
+        candidate = format!("{base}-{n}");
+        n += 1;
+    }
+    candidate
+}

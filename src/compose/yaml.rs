@@ -1,0 +1,216 @@
+//! YAML output that YAML 1.1 readers read back as written.
+//!
+//! `serde_yaml` writes YAML 1.2, where `yes`, `on` or `8080:80` are plain
+//! strings. The Compose implementation in Python (docker-compose 1.x, PyYAML)
+//! reads YAML 1.1, where they are a boolean and a base-60 number: a hardened
+//! file that said `command: [redis-server, --appendonly, yes]` would come back
+//! with `true` in it and be rejected. So every string that a 1.1 or 1.2 reader
+//! could take for anything else is double-quoted; the rest stay plain.
+
+use std::fmt::Write as _;
+
+use serde_yaml::{Mapping, Value};
+
+/// A block-style YAML document of `doc`.
+pub fn to_string(doc: &Mapping) -> String {
+    let mut out = String::new();
+    if doc.is_empty() {
+        out.push_str("{}\n");
+    } else {
+        mapping(&mut out, doc, 0);
+    }
+    out
+}
+
+fn pad(out: &mut String, indent: usize) {
+    out.extend(std::iter::repeat_n(' ', indent));
+}
+
+fn mapping(out: &mut String, m: &Mapping, indent: usize) {
+    for (k, v) in m {
+        pad(out, indent);
+        out.push_str(&scalar(k));
+        out.push(':');
+        value_after_key(out, v, indent);
+    }
+}
+
+/// A value after `key:` (or after `- ` for items, with `indent` of the item content).
+fn value_after_key(out: &mut String, v: &Value, indent: usize) {
+    match v {
+        Value::Mapping(m) if !m.is_empty() => {
+            out.push('\n');
+            mapping(out, m, indent + 2);
+        }
+        Value::Sequence(s) if !s.is_empty() => {
+            out.push('\n');
+            sequence(out, s, indent + 2);
+        }
+        Value::Tagged(t) => {
+            let _ = write!(out, " {}", t.tag);
+            value_after_key(out, &t.value, indent);
+        }
+        other => {
+            out.push(' ');
+            out.push_str(&scalar(other));
+            out.push('\n');
+        }
+    }
+}
+
+fn sequence(out: &mut String, s: &[Value], indent: usize) {
+    for item in s {
+        pad(out, indent);
+        out.push_str("- ");
+        match item {
+            Value::Mapping(m) if !m.is_empty() => {
+                // The first key on the dash line, the others aligned under it.
+                let mut first = true;
+                for (k, v) in m {
+                    if !first {
+                        pad(out, indent + 2);
+                    }
+                    first = false;
+                    out.push_str(&scalar(k));
+                    out.push(':');
+                    value_after_key(out, v, indent + 2);
+                }
+            }
+            Value::Sequence(inner) if !inner.is_empty() => {
+                out.push('\n');
+                sequence(out, inner, indent + 2);
+            }
+            other => {
+                out.push_str(&scalar(other));
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// A scalar (or an empty collection) on one line.
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => string(s),
+        Value::Sequence(_) => "[]".into(),
+        Value::Mapping(_) => "{}".into(),
+        Value::Tagged(t) => format!("{} {}", t.tag, scalar(&t.value)),
+    }
+}
+
+fn string(s: &str) -> String {
+    if plain_is_safe(s) {
+        s.to_string()
+    } else {
+        // A JSON string is a valid YAML double-quoted scalar.
+        serde_json::to_string(s).expect("strings serialise")
+    }
+}
+
+/// Words YAML 1.1 reads as booleans or null.
+const SPECIAL_WORDS: [&str; 12] = [
+    "y", "yes", "n", "no", "true", "false", "on", "off", "null", "~", "<<", "=",
+];
+
+fn plain_is_safe(s: &str) -> bool {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    let second = chars.next();
+    if SPECIAL_WORDS.contains(&s.to_ascii_lowercase().as_str()) {
+        return false;
+    }
+    // Numbers of every kind (ints, floats, hex, octal, base 60, dates, .inf)
+    // start with a digit, or a sign or dot before one: all quoted.
+    let numeric = first.is_ascii_digit()
+        || ("+-.".contains(first)
+            && second.is_some_and(|c| c.is_ascii_digit() || ".iInN".contains(c)));
+    // Indicators that mean something at the start of a plain scalar; a dash
+    // only when a space or nothing follows (`--flag` is fine).
+    let indicator = "?:,[]{}#&*!|>'\"%@`= ".contains(first)
+        || (first == '-' && second.is_none_or(|c| c == ' '));
+    !(numeric
+        || indicator
+        || s.ends_with([' ', ':'])
+        || s.contains(": ")
+        || s.contains(" #")
+        || s.contains(['{', '}', '[', ']', ','])
+        || s.chars().any(|c| c.is_control()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_a_yaml_1_1_reader_would_misread_are_quoted() {
+        for s in [
+            "yes",
+            "No",
+            "ON",
+            "off",
+            "y",
+            "null",
+            "~",
+            "",
+            "8080:80",
+            "3.8",
+            "1e3",
+            "0x1f",
+            "2024-01-01",
+            "10m",
+            ".5",
+            "-1",
+            "+1",
+            "a: b",
+            "x #y",
+            "*ref",
+            "&a",
+            "!tag",
+            "{a}",
+            "[a]",
+            "a,b",
+            "trailing ",
+            "multi\nline",
+            "@x",
+            "`x`",
+            "%x",
+            "'q'",
+            "\"q\"",
+            "<<",
+            "-",
+        ] {
+            assert!(!plain_is_safe(s), "{s:?} should be quoted");
+            let doc: Value = serde_yaml::from_str(&format!("k: {}", string(s))).unwrap();
+            assert_eq!(doc["k"], Value::from(s), "{s:?} round-trips");
+        }
+        for s in [
+            "nginx:1.27",
+            "/tmp:size=64m",
+            "./html:/usr/share/nginx/html:ro",
+            "REDIS_URL=redis://cache:6379/0",
+            "--appendonly",
+            "redis-server",
+            "CMD",
+            "ph-es-usr-share-elasticsearch-config",
+            "-c",
+        ] {
+            assert!(plain_is_safe(s), "{s:?} may stay plain");
+        }
+    }
+
+    #[test]
+    fn documents_round_trip() {
+        let text = "version: '3.8'\nservices:\n  cache:\n    command: [redis-server, --appendonly, 'yes']\n    ports: ['6379:6379']\n    healthcheck: {test: [CMD, redis-cli, ping], interval: 10s, retries: 3}\n    labels: {}\n    tmpfs: []\n    environment: {A: null, B: 'on'}\n    volumes:\n      - type: tmpfs\n        target: /run\n        tmpfs: {size: 1048576}\n      - [nested, list]\nx-n: 1.5\n";
+        let doc: Mapping = serde_yaml::from_str(text).unwrap();
+        let written = to_string(&doc);
+        let back: Mapping = serde_yaml::from_str(&written).unwrap();
+        assert_eq!(back, doc, "{written}");
+        assert!(written.contains("- \"yes\""), "{written}");
+        assert!(written.contains("version: \"3.8\""), "{written}");
+    }
+}

@@ -6,6 +6,7 @@
 pub mod admission;
 pub mod cli;
 pub mod config;
+pub mod doctor;
 pub mod harden;
 pub mod profile;
 pub mod server;

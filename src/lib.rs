@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod doctor;

@@ -6,6 +6,7 @@
 pub mod admission;
 pub mod audit;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod doctor;
 pub mod harden;

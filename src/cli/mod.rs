@@ -1,7 +1,9 @@
 //! The command-line shells around the engine: each command reads its input,
 //! calls the pure core, and prints. One file per command.
 
+pub mod audit;
 pub mod config_print;
+pub mod doctor;
 pub mod preview;
 pub mod profiles;
 

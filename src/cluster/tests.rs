@@ -217,3 +217,36 @@ fn profile_files_are_the_yaml_keys_in_order() {
         ]
     );
 }
+
+/// The shipped ClusterRole grants every read audit and doctor make.
+#[test]
+fn the_clusterrole_covers_every_call() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/manifests/rbac/audit-clusterrole.yaml"
+    );
+    let role: serde_json::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(role["kind"], "ClusterRole");
+    assert_eq!(role["metadata"]["name"], "pod-hardener-audit");
+    let grants = |group: &str, resource: &str, verb: &str| {
+        role["rules"].as_array().unwrap().iter().any(|r| {
+            let has = |k: &str, v: &str| r[k].as_array().unwrap().iter().any(|x| x == v);
+            has("apiGroups", group) && has("resources", resource) && has("verbs", verb)
+        })
+    };
+    for r in &WORKLOAD_RESOURCES {
+        for verb in ["get", "list"] {
+            assert!(grants(r.group, r.plural, verb), "{verb} {}", r.name());
+        }
+    }
+    assert!(grants("", "pods/log", "get"));
+    assert!(grants("", "events", "list"));
+    assert!(grants("", "configmaps", "get"));
+    for verb in ["create", "update", "patch", "delete", "*"] {
+        assert!(
+            !role.to_string().contains(&format!("\"{verb}\"")),
+            "the role must stay read-only: {verb}"
+        );
+    }
+}

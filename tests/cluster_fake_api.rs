@@ -297,3 +297,90 @@ async fn doctor_reads_messages_previous_logs_and_events() {
         .unwrap_err();
     assert_eq!(e, "pod shop/gone not found");
 }
+
+#[tokio::test]
+async fn the_audit_command_with_the_webhooks_configmaps() {
+    use pod_hardener::audit::render::Format;
+    use pod_hardener::cli::audit::{run_with, AuditArgs, EXIT_PARTIAL};
+    let (url, _) = serve();
+    let args = AuditArgs {
+        namespace: None,
+        selector: None,
+        profile_files: vec![],
+        no_builtin_profiles: false,
+        config: None,
+        from_cluster: Some("ph".into()),
+        output: Format::Json,
+        quiet: true,
+    };
+    let (out, code) = run_with(&client(&url), &args).await.unwrap();
+    assert_eq!(code, EXIT_PARTIAL, "a list was forbidden");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let nightly = v["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "nightly")
+        .unwrap();
+    // skip_namespaces comes from the ConfigMap, not the defaults
+    assert_eq!(
+        nightly["skipped"],
+        "namespace batch is skipped by the configuration"
+    );
+    assert_eq!(v["totals"]["errors"], 1);
+    let e = run_with(
+        &client(&url),
+        &AuditArgs {
+            from_cluster: Some("elsewhere".into()),
+            ..args
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.0, 2);
+}
+
+#[tokio::test]
+async fn the_doctor_command_writes_the_fix_for_a_pod() {
+    use pod_hardener::cli::doctor::{run_with, DoctorArgs, Source};
+    let (url, _) = serve();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("team.yaml");
+    let args = DoctorArgs {
+        source: Source::Pod {
+            name: "web-1".into(),
+            namespace: Some("shop".into()),
+        },
+        container: None,
+        workdir: None,
+        profile_files: vec![],
+        no_builtin_profiles: false,
+        write: Some(file.clone()),
+        json: false,
+    };
+    let out = run_with(Some(&client(&url)), &args).await.unwrap();
+    assert!(out.starts_with("# doctor: pod shop/web-1\n"), "{out}");
+    let written = std::fs::read_to_string(&file).unwrap();
+    let set = pod_hardener::profile::validate::parse_profile_set("team.yaml", &written).unwrap();
+    assert_eq!(set.profiles[0].name, "web");
+    assert_eq!(set.profiles[0].patterns, ["registry.example.com/shop/web"]);
+    let paths: Vec<&str> = set.profiles[0]
+        .writable_paths
+        .iter()
+        .map(|w| w.path())
+        .collect();
+    assert_eq!(paths, ["/tmp", "/var/lib/web", "/srv/web/logs"]);
+    let wrong = DoctorArgs {
+        container: Some("nope".into()),
+        write: None,
+        ..args
+    };
+    let e = run_with(Some(&client(&url)), &wrong).await.unwrap_err();
+    assert_eq!(
+        e,
+        (
+            1,
+            "pod shop/web-1 has no container \"nope\" (it has web)".to_string()
+        )
+    );
+}

@@ -72,8 +72,7 @@ fn catalog(files: &[(String, String)], builtin: bool) -> Result<Catalog, String>
     })
 }
 
-/// Runs the audit; the rendered report, or an exit code and message.
-/// A report whose lists partly failed comes back as `Ok` with `EXIT_PARTIAL`.
+/// Runs the audit with the client `KUBECONFIG` or the pod's service account gives.
 pub async fn run(args: &AuditArgs) -> Result<(String, i32), (i32, String)> {
     let client = kube::Client::try_default().await.map_err(|e| {
         (
@@ -81,6 +80,16 @@ pub async fn run(args: &AuditArgs) -> Result<(String, i32), (i32, String)> {
             format!("cannot reach the cluster: {e} (set KUBECONFIG, or run inside a pod)"),
         )
     })?;
+    run_with(&client, args).await
+}
+
+/// Runs the audit through `client`; the rendered report and exit code, or
+/// an exit code and message. A report whose lists partly failed comes back as
+/// `Ok` with `EXIT_PARTIAL`.
+pub async fn run_with(
+    client: &kube::Client,
+    args: &AuditArgs,
+) -> Result<(String, i32), (i32, String)> {
     let mut progress = |m: &str| {
         if !args.quiet {
             eprintln!("audit: {m}");
@@ -89,7 +98,7 @@ pub async fn run(args: &AuditArgs) -> Result<(String, i32), (i32, String)> {
     let mut files = read_files(&args.profile_files).map_err(|e| (super::EXIT_BAD_INPUT, e))?;
     let config: Config = match &args.from_cluster {
         Some(ns) => {
-            let settings = webhook_settings(&client, ns)
+            let settings = webhook_settings(client, ns)
                 .await
                 .map_err(|e| (EXIT_CLUSTER, e))?;
             for note in &settings.notes {
@@ -118,7 +127,7 @@ pub async fn run(args: &AuditArgs) -> Result<(String, i32), (i32, String)> {
     let catalog = catalog(&files, config.profiles.builtin && !args.no_builtin_profiles)
         .map_err(|e| (super::EXIT_BAD_INPUT, e))?;
     let listing = list_workloads(
-        &client,
+        client,
         args.namespace.as_deref(),
         args.selector.as_deref(),
         &mut progress,

@@ -68,6 +68,7 @@ fn catalog(args: &DoctorArgs) -> Result<Catalog, String> {
 
 /// The evidence, from the cluster or the file; and a subject line and notes.
 async fn gather(
+    client: Option<&kube::Client>,
     args: &DoctorArgs,
 ) -> Result<(String, Vec<ContainerInput>, Vec<String>), (i32, String)> {
     match &args.source {
@@ -91,12 +92,15 @@ async fn gather(
             ))
         }
         Source::Pod { name, namespace } => {
-            let client = kube::Client::try_default().await.map_err(|e| {
-                (
-                    EXIT_CLUSTER,
-                    format!("cannot reach the cluster: {e} (set KUBECONFIG, or use --logs FILE --image IMAGE)"),
-                )
-            })?;
+            let client = match client {
+                Some(c) => c.clone(),
+                None => kube::Client::try_default().await.map_err(|e| {
+                    (
+                        EXIT_CLUSTER,
+                        format!("cannot reach the cluster: {e} (set KUBECONFIG, or use --logs FILE --image IMAGE)"),
+                    )
+                })?,
+            };
             let ns = namespace
                 .clone()
                 .unwrap_or_else(|| client.default_namespace().to_string());
@@ -129,8 +133,17 @@ async fn gather(
 
 /// Runs doctor: the report to print, or an exit code and message.
 pub async fn run(args: &DoctorArgs) -> Result<String, (i32, String)> {
+    run_with(None, args).await
+}
+
+/// Runs doctor through `client` (`None`: the one `KUBECONFIG` or the pod's
+/// service account gives, made only when a pod is to be read).
+pub async fn run_with(
+    client: Option<&kube::Client>,
+    args: &DoctorArgs,
+) -> Result<String, (i32, String)> {
     let catalog = catalog(args).map_err(|e| (super::EXIT_BAD_INPUT, e))?;
-    let (subject, containers, notes) = gather(args).await?;
+    let (subject, containers, notes) = gather(client, args).await?;
     for n in &notes {
         eprintln!("doctor: {n}");
     }

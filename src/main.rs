@@ -153,7 +153,7 @@ struct DoctorCommand {
     /// Put the suggested entries into this profile file (created if absent; other lines kept byte for byte).
     #[arg(long, value_name = "FILE")]
     write: Option<PathBuf>,
-    /// Print the findings as JSON instead of the report.
+    /// Print JSON instead of the report: subject, containers (findings, directories, notes), profileFiles.
     #[arg(long)]
     json: bool,
     #[command(flatten)]

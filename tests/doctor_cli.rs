@@ -142,3 +142,30 @@ fn bad_arguments_and_no_cluster() {
         text(&help.stdout).contains("pod-hardener audit --from-cluster pod-hardener -o markdown")
     );
 }
+
+#[test]
+fn json_output_for_scripts() {
+    let out = run(
+        &[
+            "doctor",
+            "--logs",
+            "-",
+            "--image",
+            "tomcat:10.1",
+            "--json",
+            "-c",
+            "web",
+        ],
+        TOMCAT_LOG,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["subject"], "stdin (image tomcat:10.1)");
+    let c = &v["containers"][0];
+    assert_eq!(c["container"], "web");
+    assert_eq!(c["profile"], "tomcat");
+    assert_eq!(c["seen"][0]["finding"]["form"], "java");
+    assert_eq!(c["seen"][1]["directory"]["path"], "/srv/uploads");
+    let file = v["profileFiles"][0].as_str().unwrap();
+    assert!(file.contains("  - name: tomcat\n"), "{file}");
+}

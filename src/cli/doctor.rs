@@ -149,7 +149,16 @@ pub async fn run_with(
     }
     let diagnoses: Vec<Diagnosis> = containers.iter().map(|c| diagnose(c, &catalog)).collect();
     let mut out = if args.json {
-        let mut s = serde_json::to_string_pretty(&diagnoses).expect("serialises");
+        let profiles: Vec<String> = merged_proposals(&diagnoses)
+            .iter()
+            .map(crate::doctor::edit::render_file)
+            .collect();
+        let mut s = serde_json::to_string_pretty(&serde_json::json!({
+            "subject": subject,
+            "containers": diagnoses,
+            "profileFiles": profiles,
+        }))
+        .expect("serialises");
         s.push('\n');
         s
     } else {

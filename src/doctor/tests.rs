@@ -309,3 +309,33 @@ fn invalid_files_and_invalid_results_are_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn other_layouts_of_an_entry() {
+    // name not the first key; list items at the key's own indent; a comment inside
+    let text = "apiVersion: pod-hardener.dev/v1\nkind: ProfileSet\nprofiles:\n- match: [registry.example.com/a]\n  name: \"a\"\n  writablePaths:\n  - /tmp\n  # more to come\n  dataPaths: [/data]\n";
+    let p = proposal("a", &["registry.example.com/a"], &[("/srv/a", false)]);
+    let out = apply(text, "l.yaml", &p).unwrap();
+    assert_eq!(
+        out,
+        text.replace(
+            "  - /tmp\n",
+            "  - /tmp\n  - /srv/a  # doctor: mkdir /srv/a/x: read-only file system\n"
+        )
+    );
+    let set = parse_profile_set("l.yaml", &out).unwrap();
+    assert_eq!(paths(&set.profiles[0].writable_paths), ["/tmp", "/srv/a"]);
+    assert_eq!(set.profiles[0].data_paths, ["/data"]);
+    // an empty flow list
+    let text = "apiVersion: pod-hardener.dev/v1\nkind: ProfileSet\nprofiles:\n  - name: a\n    match: [registry.example.com/a]\n    writablePaths: []\n";
+    let out = apply(text, "l.yaml", &proposal("a", &["x"], &[("/srv/a", true)])).unwrap();
+    assert!(
+        out.ends_with("    writablePaths: [{path: /srv/a, seed: true}]\n"),
+        "{out}"
+    );
+    assert!(
+        parse_profile_set("l.yaml", &out).unwrap().profiles[0].writable_paths[0]
+            .spec()
+            .seed
+    );
+}

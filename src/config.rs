@@ -241,6 +241,20 @@ pub fn load(file: Option<&std::path::Path>, flags: serde_json::Value) -> Result<
     Ok(config)
 }
 
+/// Loads a configuration held as text (the webhook's ConfigMap) over the
+/// built-in defaults, as the webhook reads it; `name` names it in errors.
+pub fn load_text(name: &str, text: &str) -> Result<Config, String> {
+    let config: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Yaml::string(text))
+        .extract()
+        .map_err(|e| {
+            let all: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+            format!("{name}: {}", all.join("; "))
+        })?;
+    config.check().map_err(|e| format!("{name}: {e}"))?;
+    Ok(config)
+}
+
 /// Every leaf key of the effective configuration, its value, and the layer it came from.
 pub fn provenance(
     file: Option<&std::path::Path>,

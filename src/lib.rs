@@ -4,10 +4,13 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod audit;
 pub mod certs;
 pub mod cli;
+pub mod cluster;
 pub mod compose;
 pub mod config;
+pub mod doctor;
 pub mod harden;
 pub mod profile;
 pub mod server;

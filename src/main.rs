@@ -64,6 +64,42 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Before you enforce: report what the webhook would change in the live cluster.
+    ///
+    /// Lists Deployments, StatefulSets, DaemonSets, CronJobs, Jobs, ReplicaSets,
+    /// ReplicationControllers and bare pods (objects owned by one of those are audited
+    /// through their owner) through KUBECONFIG or the in-cluster account, runs each
+    /// through the engine with the webhook's profiles and configuration, and reports
+    /// per workload: containers made read-only, emptyDirs added, secret mounts moved,
+    /// explicit readOnlyRootFilesystem: false, opt-outs, and images matched by no
+    /// profile (only the defaults' /tmp: the likeliest to break). Read-only: it never
+    /// writes to the cluster (RBAC: manifests/rbac/audit-clusterrole.yaml).
+    /// Exit code 3: the report is printed but some lists failed (e.g. RBAC).
+    ///
+    /// Examples:
+    ///   pod-hardener audit
+    ///   pod-hardener audit -n shop -l app=web
+    ///   pod-hardener audit --from-cluster pod-hardener -o markdown > audit.md
+    ///   pod-hardener audit --profiles team-profiles.yaml --config webhook.yaml -o json | jq '.totals'
+    #[command(verbatim_doc_comment)]
+    Audit(AuditCommand),
+    /// When a pod breaks: find the writes its read-only root refused and the profile entry that fixes them.
+    ///
+    /// Reads the pod's termination messages (terminationMessagePolicy:
+    /// FallbackToLogsOnError puts the log tail there), the previous and current logs
+    /// of each container and the pod's events; recognises "Read-only file system" /
+    /// EROFS errors of nginx, Apache, Java, Python, Node, Go, Ruby, PHP, .NET, Postgres,
+    /// Redis, MySQL and shell tools; and suggests the directories to add, as an entry of
+    /// the profile the image resolves to (or a new profile for the image), ready to paste
+    /// or written into a profile file with --write (the rest of the file kept as it is).
+    ///
+    /// Examples:
+    ///   pod-hardener doctor web-7d9c8-x2x9q -n shop
+    ///   pod-hardener doctor web-7d9c8-x2x9q -n shop --write profiles/team.yaml
+    ///   kubectl logs web-7d9c8-x2x9q --previous | pod-hardener doctor --logs - --image nginx:1.27
+    ///   pod-hardener doctor --logs crash.log --image registry.example.com/shop/api:2.1 --workdir /srv/api
+    #[command(verbatim_doc_comment)]
+    Doctor(DoctorCommand),
     /// Harden Docker Compose services the same way: read_only: true and a tmpfs for
     /// each path the image writes to (from the same profiles), secret files on shared
     /// directories reported. Several -f files merge in order, as Compose does.
@@ -136,6 +172,72 @@ struct ComposeArgs {
     /// Configuration file (rule modes, shared_directories, ...), as for `serve`.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct AuditCommand {
+    /// Only this namespace (default: all namespaces).
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    namespace: Option<String>,
+    /// Only workloads with these labels, e.g. app=web,tier!=cache.
+    #[arg(short = 'l', long = "selector", value_name = "SELECTOR")]
+    selector: Option<String>,
+    /// table: per namespace with a summary line; json: one record per workload with its patch; markdown: a report to share.
+    #[arg(short, long, value_enum, default_value = "table")]
+    output: pod_hardener::audit::render::Format,
+    #[command(flatten)]
+    profiles: ProfileArgs,
+    /// The webhook's configuration file (rules, skipped namespaces, profile files).
+    #[arg(long, value_name = "FILE", conflicts_with = "from_cluster")]
+    config: Option<PathBuf>,
+    /// Read the webhook's ConfigMaps (pod-hardener-config, pod-hardener-profiles) from this namespace.
+    #[arg(long, value_name = "NAMESPACE")]
+    from_cluster: Option<String>,
+    /// No progress on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct DoctorCommand {
+    /// The pod that broke (read from the cluster).
+    #[arg(
+        value_name = "POD",
+        required_unless_present = "logs",
+        conflicts_with = "logs"
+    )]
+    pod: Option<String>,
+    /// The pod's namespace (default: the kubeconfig context's).
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    namespace: Option<String>,
+    /// Only this container (offline: the name to report).
+    #[arg(short = 'c', long, value_name = "NAME")]
+    container: Option<String>,
+    /// Read this log file instead of the cluster (- for stdin); needs --image.
+    #[arg(long, value_name = "FILE", requires = "image")]
+    logs: Option<PathBuf>,
+    /// The image of the container that wrote --logs.
+    #[arg(long, value_name = "IMAGE", requires = "logs")]
+    image: Option<String>,
+    /// Working directory for relative paths in the messages (offline, or when the pod sets none).
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<String>,
+    /// Put the suggested entries into this profile file (created if absent; other lines kept byte for byte).
+    #[arg(long, value_name = "FILE")]
+    write: Option<PathBuf>,
+    /// Print JSON instead of the report: subject, containers (findings, directories, notes), profileFiles.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    profiles: ProfileArgs,
+}
+
+fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map(|rt| rt.block_on(future))
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
 #[derive(Args)]
@@ -419,6 +521,58 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(e.code, e.message),
+            }
+        }
+        Command::Audit(a) => {
+            let args = cli::audit::AuditArgs {
+                namespace: a.namespace,
+                selector: a.selector,
+                profile_files: a.profiles.files,
+                no_builtin_profiles: a.profiles.no_builtin_profiles,
+                config: a.config,
+                from_cluster: a.from_cluster,
+                output: a.output,
+                quiet: a.quiet,
+            };
+            match block_on(cli::audit::run(&args)) {
+                Ok(Ok((out, code))) => {
+                    print!("{out}");
+                    ExitCode::from(code as u8)
+                }
+                Ok(Err((code, e))) => fail(code, e),
+                Err(e) => fail(2, e),
+            }
+        }
+        Command::Doctor(d) => {
+            let source = match (d.pod, d.logs, d.image) {
+                (_, Some(file), Some(image)) => cli::doctor::Source::Logs { file, image },
+                (Some(name), _, _) => cli::doctor::Source::Pod {
+                    name,
+                    namespace: d.namespace,
+                },
+                _ => {
+                    return fail(
+                        EXIT_BAD_INPUT,
+                        "give a POD, or --logs FILE with --image IMAGE",
+                    )
+                }
+            };
+            let args = cli::doctor::DoctorArgs {
+                source,
+                container: d.container,
+                workdir: d.workdir,
+                profile_files: d.profiles.files,
+                no_builtin_profiles: d.profiles.no_builtin_profiles,
+                write: d.write,
+                json: d.json,
+            };
+            match block_on(cli::doctor::run(&args)) {
+                Ok(Ok(out)) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Ok(Err((code, e))) => fail(code, e),
+                Err(e) => fail(2, e),
             }
         }
         Command::Config(ConfigCommand::Print { config }) => {

@@ -1,9 +1,11 @@
 //! The command-line shells around the engine: each command reads its input,
 //! calls the pure core, and prints. One file per command.
 
+pub mod audit;
 pub mod certs;
 pub mod compose;
 pub mod config_print;
+pub mod doctor;
 pub mod preview;
 pub mod profiles;
 

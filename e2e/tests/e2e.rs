@@ -589,6 +589,202 @@ async fn hardened_pod_runs_with_read_only_root(env: Arc<Env>) -> Result<()> {
     Ok(())
 }
 
+/// Runs the pod-hardener binary against this cluster.
+fn pod_hardener(env: &Env, args: &[&str]) -> Result<(i32, String, String)> {
+    let out = Command::new(&env.bin)
+        .args(args)
+        .env("KUBECONFIG", &env.cluster.kubeconfig)
+        .output()?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+async fn audit_reports_what_enforcement_would_change(env: Arc<Env>) -> Result<()> {
+    // A namespace no webhook serves: the workloads stay as written, like
+    // the ones already running when a team first installs pod-hardener.
+    let ns = env.namespace("audit", "none").await?;
+    let workloads = json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": "web", "namespace": ns, "labels": {"team": "shop"}},
+         "spec": {"selector": {"matchLabels": {"app": "web"}},
+                  "template": {"metadata": {"labels": {"app": "web"}},
+                               "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}}}},
+        {"apiVersion": "v1", "kind": "Pod",
+         "metadata": {"name": "tool", "namespace": ns, "labels": {"team": "shop"}},
+         "spec": {"containers": [{"name": "tool", "image": "registry.example.com/tool:2",
+                                  "volumeMounts": [{"name": "creds", "mountPath": "/app"}]}],
+                  "volumes": [{"name": "creds", "secret": {"secretName": "tool"}}]}},
+        {"apiVersion": "v1", "kind": "Pod",
+         "metadata": {"name": "other", "namespace": ns, "labels": {"team": "other"}},
+         "spec": {"containers": [{"name": "c", "image": "redis:7.4"}]}}
+    ]});
+    let (ok, _, err) = env.kubectl(&["apply", "-f", "-"], Some(&workloads.to_string()))?;
+    ensure!(ok, "kubectl apply failed: {err}");
+    let (code, out, err) = pod_hardener(
+        &env,
+        &[
+            "audit",
+            "-n",
+            &ns,
+            "-l",
+            "team=shop",
+            "-o",
+            "json",
+            "--quiet",
+        ],
+    )?;
+    ensure!(code == 0, "audit exited {code}: {err}");
+    let report: Value = serde_json::from_str(&out).with_context(|| out.clone())?;
+    let records = report["workloads"].as_array().cloned().unwrap_or_default();
+    let ids: Vec<String> = records
+        .iter()
+        .map(|w| {
+            format!(
+                "{}/{}",
+                w["kind"].as_str().unwrap_or("?"),
+                w["name"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    ensure!(
+        ids.len() == 2
+            && ids.contains(&"Deployment/web".into())
+            && ids.contains(&"Pod/tool".into()),
+        "the label selector should give the Deployment and the tool pod: {ids:?}"
+    );
+    let find = |id: &str| {
+        records.iter().find(|w| {
+            format!(
+                "{}/{}",
+                w["kind"].as_str().unwrap_or("?"),
+                w["name"].as_str().unwrap_or("?")
+            ) == id
+        })
+    };
+    let web = find("Deployment/web").ok_or_else(|| anyhow!("no web"))?;
+    ensure!(web["readOnly"] == json!(["nginx"]), "web: {web:#}");
+    let paths: Vec<&str> = web["emptyDirs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["path"].as_str())
+        .collect();
+    let want = profile_paths(&env.catalog, "nginx:1.27");
+    ensure!(
+        paths == want.iter().map(String::as_str).collect::<Vec<_>>(),
+        "web emptyDirs {paths:?}, profile {want:?}"
+    );
+    let tool = find("Pod/tool").ok_or_else(|| anyhow!("no tool"))?;
+    ensure!(
+        tool["unprofiled"][0]["image"] == "registry.example.com/tool:2",
+        "tool: {tool:#}"
+    );
+    ensure!(
+        tool["secretMoves"][0]["to"] == "/app/secrets",
+        "tool: {tool:#}"
+    );
+    // Read-only: the objects in the cluster are as they were.
+    let api: Api<Pod> = Api::namespaced(env.cluster.client.clone(), &ns);
+    let stored = serde_json::to_value(api.get("tool").await?)?;
+    ensure!(
+        !read_only_root(container(&stored, "tool")?),
+        "audit changed the pod"
+    );
+
+    // A user with no rights: the error names what is forbidden and the run goes on.
+    if let Some(token) = &env.cluster.powerless_token {
+        let config = std::fs::read_to_string(&env.cluster.kubeconfig)?;
+        let admin = config
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("token: "))
+            .ok_or_else(|| anyhow!("no token in the kubeconfig"))?;
+        let nobody = env.cluster.work_dir.join("kubeconfig-nobody");
+        std::fs::write(&nobody, config.replace(admin, token))?;
+        let out = Command::new(&env.bin)
+            .args(["audit", "-n", &ns, "--quiet"])
+            .env("KUBECONFIG", &nobody)
+            .output()?;
+        // The report (stdout) lists the failed lists; progress and errors may go to stderr.
+        let err = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ensure!(
+            out.status.code() == Some(3)
+                && err.contains("forbidden")
+                && err.contains("deployments")
+                && err.contains(&ns),
+            "a forbidden list should exit 3 and say which resource and namespace: {:?}\n{err}",
+            out.status.code()
+        );
+    }
+    Ok(())
+}
+
+async fn doctor_reads_the_termination_message(env: Arc<Env>) -> Result<()> {
+    let ns = env.namespace("doctor", "none").await?;
+    let created = env
+        .create_pod(
+            &ns,
+            pod(
+                "web",
+                json!([{"name": "web", "image": "registry.example.com/web:1",
+            "terminationMessagePolicy": "FallbackToLogsOnError"}]),
+            ),
+        )
+        .await?;
+    // What a kubelet would write after the container crashed on a read-only root.
+    let mut status = created.clone();
+    status["status"] = json!({"phase": "Running", "containerStatuses": [{
+        "name": "web", "image": "registry.example.com/web:1", "imageID": "", "ready": false,
+        "restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+            "message": "2026/11/23 10:00:00 [emerg] 1#1: mkdir() \"/var/cache/nginx/client_temp\" failed (30: Read-only file system)\n"}}}]});
+    let api: Api<Pod> = Api::namespaced(env.cluster.client.clone(), &ns);
+    api.replace_status(
+        "web",
+        &PostParams::default(),
+        &serde_json::from_value::<Pod>(status)?,
+    )
+    .await
+    .context("write the pod status")?;
+    let profile_file = env.cluster.work_dir.join(format!("{ns}-profiles.yaml"));
+    let (code, out, err) = pod_hardener(
+        &env,
+        &[
+            "doctor",
+            "web",
+            "-n",
+            &ns,
+            "--write",
+            profile_file.to_str().unwrap_or_default(),
+        ],
+    )?;
+    ensure!(code == 0, "doctor exited {code}: {err}\n{out}");
+    ensure!(
+        out.contains("/var/cache/nginx"),
+        "no suggestion for /var/cache/nginx:\n{out}"
+    );
+    let written = std::fs::read_to_string(&profile_file)?;
+    ensure!(
+        written.contains("registry.example.com/web") && written.contains("/var/cache/nginx"),
+        "the profile file lacks the suggestion:\n{written}"
+    );
+    let check = Command::new(&env.bin)
+        .args(["profiles", "check"])
+        .arg(&profile_file)
+        .output()?;
+    ensure!(
+        check.status.success(),
+        "the written profile file does not pass `profiles check`"
+    );
+    Ok(())
+}
+
 /// The webhook configurations of local mode: one entry per behaviour, each
 /// scoped to namespaces carrying its label, and a sidecar injector after ours.
 fn register_local(
@@ -757,6 +953,8 @@ fn main() {
             webhook_down_fails_open_with_ignore,
             webhook_down_blocks_with_fail,
             hardened_pod_runs_with_read_only_root,
+            audit_reports_what_enforcement_would_change,
+            doctor_reads_the_termination_message,
             // Last: once applied, the backstop judges every later pod.
             backstop_policy_rejects_unhardened_pods,
         ];

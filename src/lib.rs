@@ -1,6 +1,11 @@
 //! pod-hardener: makes every pod's containers immutable at runtime without
-//! breaking them. See DESIGN.md for the plan of the house; data flows
-//! `admission -> harden -> profile`, and `cli -> workload, harden, profile`.
+//! breaking them. See DESIGN.md for the plan of the house. Data flows one way:
+//! `server -> admission -> harden -> profile` for the webhook;
+//! `cli -> workload, harden, profile` for `preview`; `cli -> compose ->
+//! profile` for Compose files; `cli -> cluster (kube client) -> audit, doctor
+//! -> harden, profile` for the cluster-side tools. `certs` and `config` are
+//! leaves every layer may use; nothing reaches back up the chain, and only
+//! `cluster` talks to the Kubernetes API.
 #![forbid(unsafe_code)]
 
 pub mod admission;

@@ -20,3 +20,4 @@ pub mod harden;
 pub mod profile;
 pub mod server;
 pub mod workload;
+pub mod yaml;

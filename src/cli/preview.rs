@@ -123,8 +123,14 @@ pub fn preview(text: &str, catalog: &Catalog, options: &Options) -> Result<Vec<P
     Ok(out)
 }
 
+/// YAML that kubectl's YAML 1.1 reader reads back as written (`yes` stays a string).
 fn to_yaml(v: &Value) -> String {
-    serde_yaml::to_string(v).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    match serde_yaml::to_value(v) {
+        Ok(serde_yaml::Value::Mapping(m)) => crate::yaml::to_string(&m),
+        Ok(_) | Err(_) => {
+            serde_yaml::to_string(v).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+        }
+    }
 }
 
 /// Renders the previewed documents in the chosen format.
@@ -208,4 +214,27 @@ pub fn render(docs: &[Previewed], output: Output, colour: bool) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// kubectl reads YAML 1.1: `yes`, `on` and `0x10` must come out quoted or
+    /// they turn into a boolean and a number there.
+    #[test]
+    fn manifest_output_keeps_yaml_1_1_lookalikes_strings() {
+        let input = "apiVersion: v1\nkind: Pod\nmetadata: {name: r}\nspec:\n  containers:\n  - name: r\n    image: redis:7.4\n    args: [--appendonly, \"yes\", --port, \"0x10\"]\n    env: [{name: A, value: \"on\"}]\n";
+        let docs = preview(input, &Catalog::builtin(), &Options::default()).unwrap();
+        let out = render(&docs, Output::Manifest, false);
+        for quoted in ["\"yes\"", "\"0x10\"", "\"on\""] {
+            assert!(out.contains(quoted), "{quoted} not quoted in:\n{out}");
+        }
+        let back: Value = serde_yaml::from_str(&out).unwrap();
+        assert_eq!(back["spec"]["containers"][0]["args"][1], "yes");
+        assert_eq!(
+            back["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+            true
+        );
+    }
 }

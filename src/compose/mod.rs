@@ -24,7 +24,6 @@ pub mod plan;
 pub mod render;
 #[cfg(test)]
 mod tests;
-pub mod yaml;
 
 use serde_yaml::{Mapping, Value};
 

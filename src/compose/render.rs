@@ -50,7 +50,7 @@ pub fn render(
 }
 
 fn to_yaml(m: &Mapping) -> String {
-    super::yaml::to_string(m)
+    crate::yaml::to_string(m)
 }
 
 /// Comment lines for the top of the override file: how to use it, and what to look at.

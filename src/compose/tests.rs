@@ -218,11 +218,11 @@ fn running_again_on_the_merged_output_adds_nothing() {
             let p = project(&[&fixture(name)]);
             let first = plan_of(&p);
             assert!(!first.is_empty(), "{name}");
-            let merged = super::yaml::to_string(&apply(&p, &first, syntax));
+            let merged = crate::yaml::to_string(&apply(&p, &first, syntax));
             let again = plan_of(&project(&[&merged]));
             assert!(again.is_empty(), "{name} {syntax:?}: {again:#?}");
             // Base plus override, merged as Compose would, is just as final.
-            let over = super::yaml::to_string(&override_file(&p, &first, syntax));
+            let over = crate::yaml::to_string(&override_file(&p, &first, syntax));
             let layered = plan_of(&project(&[&fixture(name), &over]));
             assert!(layered.is_empty(), "{name} {syntax:?}: {layered:#?}");
         }

@@ -1,10 +1,11 @@
 //! YAML output that YAML 1.1 readers read back as written.
 //!
 //! `serde_yaml` writes YAML 1.2, where `yes`, `on` or `8080:80` are plain
-//! strings. The Compose implementation in Python (docker-compose 1.x, PyYAML)
-//! reads YAML 1.1, where they are a boolean and a base-60 number: a hardened
-//! file that said `command: [redis-server, --appendonly, yes]` would come back
-//! with `true` in it and be rejected. So every string that a 1.1 or 1.2 reader
+//! strings. kubectl (sigs.k8s.io/yaml, go-yaml v2) and docker-compose 1.x
+//! (PyYAML) read YAML 1.1, where they are a boolean and a base-60 number: a
+//! hardened manifest that said `args: [--appendonly, yes]` would come back
+//! with `true` in it and be rejected. Both `preview --output manifest` and
+//! `compose` write through here. So every string that a 1.1 or 1.2 reader
 //! could take for anything else is double-quoted; the rest stay plain.
 
 use std::fmt::Write as _;

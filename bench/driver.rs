@@ -572,6 +572,7 @@ async fn soak(bin: &Path, seconds: u64, rate: u64) -> bool {
         "rss_kib_end": end,
         "rss_growth_percent": growth,
         "vmhwm_kib": hwm,
+        "rss_kib_every_10s": rss.iter().step_by(10).map(|x| x.1).collect::<Vec<_>>(),
     });
     println!("{}", serde_json::to_string_pretty(&summary).unwrap());
     let unanswered = sent - ok - failed;

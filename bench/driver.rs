@@ -8,7 +8,7 @@
 //!
 //! Run through the scripts (they build it with `--release`):
 //!   bench/soak                      # SOAK_MINUTES (default 10) at SOAK_RATE (default 2000)/s
-//!   bench/flood                     # FLOOD_SECONDS (default 20) of idle/slow connections
+//!   bench/flood                     # FLOOD_SECONDS (default 20) of idle/slow connections, held and churning
 //! or directly:
 //!   cargo run --release --example bench-driver -- soak --bin target/release/pod-hardener --seconds 120
 
@@ -63,12 +63,29 @@ fn main() {
         .unwrap();
     let passed = match command.as_str() {
         "soak" => runtime.block_on(soak(&bin, num("seconds", 600), num("rate", 2000))),
+        "abuse" => {
+            let ca = std::fs::read(opts.get("ca").expect("--ca FILE")).unwrap();
+            let results = abuse_for(
+                num("port", 0) as u16,
+                &ca,
+                num("idle", 1000) as usize,
+                num("slow", 100) as usize,
+                Duration::from_secs(num("seconds", 20)),
+            );
+            println!("{results}");
+            true
+        }
         "flood" => runtime.block_on(flood(
             &bin,
             num("seconds", 20),
             num("rate", 2000),
             num("idle", 1000) as usize,
             num("slow", 100) as usize,
+            (
+                num("request-timeout-ms", 2000),
+                num("handshake-timeout-ms", 1000),
+            ),
+            num("gate-latency", 1) == 1,
         )),
         other => {
             eprintln!("unknown command {other}: soak or flood");
@@ -165,6 +182,11 @@ fn client(cas: &[Vec<u8>], http2: bool, pooled: bool) -> reqwest::Client {
     } else {
         b.http1_only()
     };
+    // actix answers 408 on a connection whose first request has not come
+    // within request_timeout_ms; Go's client (the API server's) ignores a 408
+    // on an idle connection, hyper hands it to the next request. Dropping
+    // idle connections sooner keeps the driver from counting that as a failure.
+    b = b.pool_idle_timeout(Duration::from_millis(1000));
     if !pooled {
         b = b.pool_max_idle_per_host(0);
     }
@@ -351,7 +373,8 @@ async fn offer_load(
         ticker.tick().await;
         let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
         while sent < due {
-            let c = clients[(sent % clients.len() as u64) as usize].clone();
+            let which = (sent % clients.len() as u64) as usize;
+            let c = clients[which].clone();
             sent += 1;
             let (url, body, tally, latencies, check) = (
                 url.clone(),
@@ -389,7 +412,7 @@ async fn offer_load(
                     Ok(()) => {
                         tally.ok.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(e) => tally.fail(e),
+                    Err(e) => tally.fail(format!("client {which}: {e}")),
                 }
                 tally.in_flight.fetch_sub(1, Ordering::Relaxed);
             });
@@ -584,6 +607,17 @@ async fn soak(bin: &Path, seconds: u64, rate: u64) -> bool {
     passed
 }
 
+/// utime + stime of a process, in seconds (USER_HZ is 100 on Linux).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<u64> = after_name
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    (f.get(11).unwrap_or(&0) + f.get(12).unwrap_or(&0)) as f64 / 100.0
+}
+
 /// Seconds until the server cut each flood connection off.
 #[derive(Default)]
 struct Closes(Mutex<Vec<f64>>);
@@ -679,6 +713,44 @@ fn abuse(
     }
 }
 
+/// Runs every kind of abusive client against `port` for `how_long`; returns,
+/// per kind, how many clients there were and how soon they were cut off.
+fn abuse_for(port: u16, ca: &[u8], idle: usize, slow: usize, how_long: Duration) -> Value {
+    let stop = Arc::new(AtomicBool::new(false));
+    let tls = tls_config(ca);
+    let kinds = [
+        (Abuse::IdleTls, idle),
+        (Abuse::NoHandshake, idle / 5),
+        (Abuse::SlowHead, slow),
+        (Abuse::SlowBody, slow / 2),
+    ];
+    let mut results = Vec::new();
+    let mut threads = Vec::new();
+    for (kind, n) in kinds {
+        let closes = Arc::new(Closes::default());
+        for _ in 0..n {
+            let (tls, stop, closes) = (tls.clone(), stop.clone(), closes.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .stack_size(128 * 1024)
+                    .spawn(move || abuse(kind, port, tls, stop, closes))
+                    .unwrap(),
+            );
+        }
+        results.push((kind, n, closes));
+    }
+    std::thread::sleep(how_long);
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    let mut out = serde_json::Map::new();
+    for (kind, n, closes) in results {
+        out.insert(format!("{kind:?}"), closes.summary(n));
+    }
+    Value::Object(out)
+}
+
 /// Some(()) once the server closed the connection; None when told to stop.
 fn wait_for_close(tcp: &mut TcpStream, stop: &AtomicBool) -> Option<()> {
     let mut buf = [0u8; 512];
@@ -734,12 +806,19 @@ fn misbehave(
     None
 }
 
-async fn flood(bin: &Path, seconds: u64, rate: u64, idle: usize, slow: usize) -> bool {
+async fn flood(
+    bin: &Path,
+    seconds: u64,
+    rate: u64,
+    idle: usize,
+    slow: usize,
+    (request_timeout_ms, handshake_timeout_ms): (u64, u64),
+    gate_latency: bool,
+) -> bool {
     let dir = tempfile::tempdir().unwrap();
     let certs = dir.path().join("certs");
     write_self_signed(&certs, &[]).unwrap();
     let ca = std::fs::read(certs.join("ca.crt")).unwrap();
-    let (request_timeout_ms, handshake_timeout_ms) = (2000u64, 1000u64);
     let server = Server::start(
         bin,
         dir.path(),
@@ -798,57 +877,55 @@ async fn flood(bin: &Path, seconds: u64, rate: u64, idle: usize, slow: usize) ->
     };
     let quiet = run(seconds.min(10)).await;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let tls = tls_config(&ca);
-    let kinds = [
-        (Abuse::IdleTls, idle),
-        (Abuse::NoHandshake, idle / 5),
-        (Abuse::SlowHead, slow),
-        (Abuse::SlowBody, slow / 2),
-    ];
-    let mut results = Vec::new();
-    let mut threads = Vec::new();
-    for (kind, n) in kinds {
-        let closes = Arc::new(Closes::default());
-        for _ in 0..n {
-            let (tls, stop, closes) = (tls.clone(), stop.clone(), closes.clone());
-            let port = server.port;
-            threads.push(
-                std::thread::Builder::new()
-                    .stack_size(128 * 1024)
-                    .spawn(move || abuse(kind, port, tls, stop, closes))
-                    .unwrap(),
-            );
-        }
-        results.push((kind, n, closes));
-    }
+    // The abusive clients run in a process of their own under SCHED_IDLE: on
+    // a shared machine their ~1,300 threads of TLS work would otherwise starve
+    // the client that times the normal reviews (nice is per thread, so 1,300
+    // niced threads still outweigh it), and what is measured is whether the
+    // server keeps answering, not how much CPU the attacker has.
+    let abuser = Command::new("chrt")
+        .args(["--idle", "0"])
+        .arg(std::env::current_exe().unwrap())
+        .arg("abuse")
+        .args(["--port", &server.port.to_string()])
+        .args(["--ca", &certs.join("ca.crt").display().to_string()])
+        .args(["--idle", &idle.to_string(), "--slow", &slow.to_string()])
+        .args(["--seconds", &(seconds + 2).to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     // Let the flood connect before measuring.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let open_fds = std::fs::read_dir(format!("/proc/{}/fd", server.child.id()))
         .map(|d| d.count())
         .unwrap_or(0);
+    let cpu_before = cpu_seconds(server.child.id());
+    let flood_started = Instant::now();
     let flooded = run(seconds).await;
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        let _ = t.join();
-    }
-    let limits = |kind: Abuse| match kind {
-        Abuse::NoHandshake => handshake_timeout_ms,
+    let server_cores =
+        (cpu_seconds(server.child.id()) - cpu_before) / flood_started.elapsed().as_secs_f64();
+    let out = abuser.wait_with_output().unwrap();
+    let results: Value = serde_json::from_slice(&out.stdout).expect("abuse prints JSON");
+    let limits = |kind: &str| match kind {
+        "NoHandshake" => handshake_timeout_ms,
         _ => request_timeout_ms,
     };
-    let mut passed =
-        flooded["failed"] == 0 && flooded["latency"]["p99_ms"].as_f64().unwrap_or(f64::MAX) < 5.0;
+    let mut passed = flooded["failed"] == 0
+        && (!gate_latency || flooded["latency"]["p99_ms"].as_f64().unwrap_or(f64::MAX) < 5.0);
     let mut abusers = serde_json::Map::new();
-    for (kind, n, closes) in &results {
-        let s = closes.summary(*n);
+    for (kind, s) in results.as_object().unwrap() {
+        let n = s["clients"].as_u64().unwrap_or(0);
         // Every kind must be cut off, and no later than its limit plus a second.
         let max = s["max_s"].as_f64().unwrap_or(f64::MAX);
-        let within = s["connections_cut_off"].as_u64().unwrap_or(0) >= *n as u64
-            && max <= limits(*kind) as f64 / 1000.0 + 1.0;
+        // (Only when the limit is shorter than the run: with long limits the
+        // flood is meant to stay connected.)
+        let expected = limits(kind) < seconds * 1000;
+        let within = !expected
+            || (s["connections_cut_off"].as_u64().unwrap_or(0) >= n
+                && max <= limits(kind) as f64 / 1000.0 + 1.0);
         passed &= within;
         abusers.insert(
-            format!("{kind:?}"),
-            json!({"limit_ms": limits(*kind), "within_limit": within, "closes": s}),
+            kind.clone(),
+            json!({"limit_ms": limits(kind), "within_limit": within, "closes": s}),
         );
     }
     let summary = json!({
@@ -856,6 +933,8 @@ async fn flood(bin: &Path, seconds: u64, rate: u64, idle: usize, slow: usize) ->
         "handshake_timeout_ms": handshake_timeout_ms,
         "offered_rate": rate,
         "server_fds_during_flood": open_fds,
+        "server_cpu_cores_during_flood": server_cores,
+        "latency_gated": gate_latency,
         "quiet": quiet,
         "flooded": flooded,
         "abusive_connections": abusers,

@@ -289,3 +289,23 @@ fn invalid_utf8_in_an_ignored_field_is_rejected() {
     assert_eq!(rejection.status(), 400);
     assert!(rejection.to_string().contains("not UTF-8"), "{rejection}");
 }
+
+/// Found by `review_shaped_json_with_arbitrary_values_is_answered_or_rejected`
+/// (seed kept in bad_input.proptest-regressions): a secret mount with no
+/// mountPath was moved with a JSON Patch `replace`, which does not apply to a
+/// missing member, so the API server would have failed the pod on our patch.
+#[test]
+fn secret_mount_without_mount_path_gets_a_patch_that_applies() {
+    let body = json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "operation": "CREATE", "namespace": "",
+            "object": {"apiVersion": "v1", "kind": "Pod", "metadata": null, "spec": {
+                "containers": [{"name": "", "image": "nginx:1.27", "volumeMounts": [{"name": "v"}]}],
+                "volumes": [{"name": "v", "secret": {"secretName": "s"}}]}}
+        }
+    });
+    check(&serde_json::to_vec(&body).unwrap()).unwrap();
+}

@@ -3,7 +3,7 @@ CARGO ?= cargo
 BIN := target/release/pod-hardener
 EXAMPLE ?= examples/deployment.yaml
 
-.PHONY: build test fmt-check clippy unit preview run bench clean e2e kind-e2e image deploy manifests-check
+.PHONY: build test fmt-check clippy unit preview run bench load soak flood fuzz clean e2e kind-e2e image deploy manifests-check
 
 build:
 	$(CARGO) build --release --locked
@@ -28,9 +28,26 @@ preview:
 run:
 	$(CARGO) run --release --locked -- serve --self-signed --address 127.0.0.1:8443 --metrics-address 127.0.0.1:9090
 
-## bench: criterion benches of the engine and admission path
+## bench: criterion benches of the engine and admission path, then the load run
 bench:
 	$(CARGO) bench --locked --bench engine
+	bench/load
+
+## load: the release binary over TLS with h2load, HTTP/1.1 and HTTP/2 (bench/load --write-results refreshes bench/RESULTS.md)
+load:
+	bench/load
+
+## soak: SOAK_MINUTES (10) at 2,000 reviews/s with certificate rotation and profile rewrites; not in CI
+soak:
+	bench/soak
+
+## flood: idle TLS connections and slowloris clients during normal reviews; not in CI
+flood:
+	bench/flood
+
+## fuzz: each cargo-fuzz target in fuzz/ for FUZZ_SECONDS (60); not in CI
+fuzz:
+	bench/fuzz
 
 ## e2e: the end-to-end suite through a real kube-apiserver. Uses KUBE_APISERVER and ETCD,
 ## KUBEBUILDER_ASSETS or KUBECONFIG when set; otherwise builds the API server on Debian first.

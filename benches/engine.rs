@@ -64,17 +64,20 @@ fn admission(c: &mut Criterion) {
         skip_namespaces: &skip,
         max_body_bytes: 4 << 20,
     };
-    for name in [
-        "pod-create-simple",
-        "pod-create-deployment-like",
-        "pod-update-label",
-    ] {
-        let body = std::fs::read(format!(
-            "{}/tests/fixtures/admission/{name}.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        c.bench_function(&format!("admission/{name}"), |b| {
+    // Every real API-server body in the fixtures directory, so a new fixture
+    // is benched without editing this file.
+    let dir = format!("{}/tests/fixtures/admission", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    let mut group = c.benchmark_group("admission");
+    for path in files {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let body = std::fs::read(&path).unwrap();
+        group.bench_function(&name, |b| {
             b.iter(|| {
                 review(
                     std::hint::black_box(&body),
@@ -86,6 +89,7 @@ fn admission(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
 }
 
 criterion_group!(benches, engine, admission);

@@ -72,7 +72,7 @@ pub struct ServerConfig {
     pub self_signed_dir: PathBuf,
     /// Larger request bodies get 413.
     pub max_body_bytes: usize,
-    /// Time allowed to read a request's headers, in milliseconds.
+    /// Time allowed to read a request's headers, and again its body (then 408), in milliseconds.
     pub request_timeout_ms: u64,
     /// Time allowed for the TLS handshake, in milliseconds.
     pub handshake_timeout_ms: u64,

@@ -98,7 +98,10 @@ pub fn render(plan: &Plan, pod: PodRef<'_>, at: &Location) -> Vec<PatchOperation
                 ..
             } => {
                 let base = container_base(&at.spec, *c);
-                ops.push(PatchOperation::Replace(ReplaceOperation {
+                // `add` sets a member whether or not it is there; `replace`
+                // fails on a mount with no mountPath at all, and a patch that
+                // does not apply fails the whole pod (found by tests/bad_input.rs).
+                ops.push(PatchOperation::Add(AddOperation {
                     path: pointer(
                         &base,
                         &["volumeMounts", &mount_index.to_string(), "mountPath"],

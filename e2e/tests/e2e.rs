@@ -176,6 +176,20 @@ fn profile_paths(catalog: &Catalog, image: &str) -> Vec<String> {
         .collect()
 }
 
+/// The objects of these kinds in a rendered YAML stream, as a JSON `List` for
+/// `kubectl apply -f -` (JSON, because a YAML 1.1 reader would turn a label
+/// value like `off` into a boolean).
+fn objects_of_kinds(rendered: &str, kinds: &[&str]) -> Result<String> {
+    let mut items = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(rendered) {
+        let v = <Value as serde::Deserialize>::deserialize(doc)?;
+        if kinds.contains(&v["kind"].as_str().unwrap_or_default()) {
+            items.push(v);
+        }
+    }
+    Ok(json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string())
+}
+
 type CaseFuture = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
 type CaseFn = fn(Arc<Env>) -> CaseFuture;
 
@@ -520,16 +534,17 @@ async fn backstop_policy_rejects_unhardened_pods(env: Arc<Env>) -> Result<()> {
         None,
     )?;
     ensure!(rendered.0, "kubectl kustomize failed: {}", rendered.2);
-    let mut backstop = String::new();
-    for doc in serde_yaml::Deserializer::from_str(&rendered.1) {
-        let v = <Value as serde::Deserialize>::deserialize(doc)?;
-        let kind = v["kind"].as_str().unwrap_or_default();
-        if kind.starts_with("ValidatingAdmissionPolicy") {
-            backstop.push_str("---\n");
-            backstop.push_str(&serde_yaml::to_string(&v)?);
-        }
-    }
-    ensure!(!backstop.is_empty(), "no backstop policy in manifests/base");
+    let backstop = objects_of_kinds(
+        &rendered.1,
+        &[
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+        ],
+    )?;
+    ensure!(
+        backstop.contains("ValidatingAdmissionPolicy"),
+        "no backstop policy in manifests/base"
+    );
     let (ok, _, err) = env.kubectl(&["apply", "-f", "-"], Some(&backstop))?;
     ensure!(ok, "applying the backstop failed: {err}");
     let ns = env.namespace("backstop", "none").await?;
@@ -722,6 +737,52 @@ async fn audit_reports_what_enforcement_would_change(env: Arc<Env>) -> Result<()
             out.status.code()
         );
     }
+    Ok(())
+}
+
+async fn audit_uses_the_webhook_configmaps_as_shipped(env: Arc<Env>) -> Result<()> {
+    // The ConfigMaps exactly as manifests/base makes them, read back by
+    // `audit --from-cluster`: the contract between the two is tested here.
+    let base = env.root.join("manifests/base");
+    let (ok, rendered, err) =
+        env.kubectl(&["kustomize", base.to_str().unwrap_or_default()], None)?;
+    ensure!(ok, "kubectl kustomize failed: {err}");
+    let wanted = objects_of_kinds(&rendered, &["Namespace", "ConfigMap"])?;
+    let (ok, _, err) = env.kubectl(&["apply", "-f", "-"], Some(&wanted))?;
+    ensure!(ok, "applying the base's ConfigMaps failed: {err}");
+    let ns = env.namespace("audit-cm", "none").await?;
+    let shop = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "cart", "namespace": ns},
+        "spec": {"containers": [{"name": "cart", "image": "registry.example.com/shop/cart:5"}]}});
+    let (ok, _, err) = env.kubectl(&["apply", "-f", "-"], Some(&shop.to_string()))?;
+    ensure!(ok, "kubectl apply failed: {err}");
+    let (code, out, err) = pod_hardener(
+        &env,
+        &[
+            "audit",
+            "-n",
+            &ns,
+            "--from-cluster",
+            "pod-hardener",
+            "-o",
+            "json",
+            "--quiet",
+        ],
+    )?;
+    ensure!(code == 0, "audit --from-cluster exited {code}: {err}");
+    let report: Value = serde_json::from_str(&out).with_context(|| out.clone())?;
+    let cart = &report["workloads"][0];
+    let paths: Vec<&str> = cart["emptyDirs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["path"].as_str())
+        .collect();
+    ensure!(
+        paths.contains(&"/var/cache/shop")
+            && cart["unprofiled"].as_array().is_some_and(Vec::is_empty),
+        "the shipped example profile was not used: {cart:#}"
+    );
     Ok(())
 }
 
@@ -954,6 +1015,7 @@ fn main() {
             webhook_down_blocks_with_fail,
             hardened_pod_runs_with_read_only_root,
             audit_reports_what_enforcement_would_change,
+            audit_uses_the_webhook_configmaps_as_shipped,
             doctor_reads_the_termination_message,
             // Last: once applied, the backstop judges every later pod.
             backstop_policy_rejects_unhardened_pods,

@@ -545,8 +545,7 @@ async fn backstop_policy_rejects_unhardened_pods(env: Arc<Env>) -> Result<()> {
         backstop.contains("ValidatingAdmissionPolicy"),
         "no backstop policy in manifests/base"
     );
-    let (ok, _, err) = env.kubectl(&["apply", "-f", "-"], Some(&backstop))?;
-    ensure!(ok, "applying the backstop failed: {err}");
+    apply(&env, &backstop).context("the backstop")?;
     let ns = env.namespace("backstop", "none").await?;
     let start = Instant::now();
     loop {
@@ -617,6 +616,23 @@ fn pod_hardener(env: &Env, args: &[&str]) -> Result<(i32, String, String)> {
     ))
 }
 
+/// `kubectl apply -f -` of `objects` (JSON).
+fn apply(env: &Env, objects: &str) -> Result<()> {
+    let (ok, _, err) = env.kubectl(&["apply", "-f", "-"], Some(objects))?;
+    ensure!(ok, "kubectl apply failed: {err}");
+    Ok(())
+}
+
+/// `pod-hardener audit ARGS -o json --quiet`, parsed; any exit but 0 fails.
+fn audit_json(env: &Env, args: &[&str]) -> Result<Value> {
+    let mut all = vec!["audit"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-o", "json", "--quiet"]);
+    let (code, out, err) = pod_hardener(env, &all)?;
+    ensure!(code == 0, "{all:?} exited {code}: {err}");
+    serde_json::from_str(&out).with_context(|| out.clone())
+}
+
 async fn audit_reports_what_enforcement_would_change(env: Arc<Env>) -> Result<()> {
     // A namespace no webhook serves: the workloads stay as written, like
     // the ones already running when a team first installs pod-hardener.
@@ -636,23 +652,8 @@ async fn audit_reports_what_enforcement_would_change(env: Arc<Env>) -> Result<()
          "metadata": {"name": "other", "namespace": ns, "labels": {"team": "other"}},
          "spec": {"containers": [{"name": "c", "image": "redis:7.4"}]}}
     ]});
-    let (ok, _, err) = env.kubectl(&["apply", "-f", "-"], Some(&workloads.to_string()))?;
-    ensure!(ok, "kubectl apply failed: {err}");
-    let (code, out, err) = pod_hardener(
-        &env,
-        &[
-            "audit",
-            "-n",
-            &ns,
-            "-l",
-            "team=shop",
-            "-o",
-            "json",
-            "--quiet",
-        ],
-    )?;
-    ensure!(code == 0, "audit exited {code}: {err}");
-    let report: Value = serde_json::from_str(&out).with_context(|| out.clone())?;
+    apply(&env, &workloads.to_string())?;
+    let report = audit_json(&env, &["-n", &ns, "-l", "team=shop"])?;
     let records = report["workloads"].as_array().cloned().unwrap_or_default();
     let ids: Vec<String> = records
         .iter()
@@ -748,29 +749,13 @@ async fn audit_uses_the_webhook_configmaps_as_shipped(env: Arc<Env>) -> Result<(
         env.kubectl(&["kustomize", base.to_str().unwrap_or_default()], None)?;
     ensure!(ok, "kubectl kustomize failed: {err}");
     let wanted = objects_of_kinds(&rendered, &["Namespace", "ConfigMap"])?;
-    let (ok, _, err) = env.kubectl(&["apply", "-f", "-"], Some(&wanted))?;
-    ensure!(ok, "applying the base's ConfigMaps failed: {err}");
+    apply(&env, &wanted).context("the base's ConfigMaps")?;
     let ns = env.namespace("audit-cm", "none").await?;
     let shop = json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "cart", "namespace": ns},
         "spec": {"containers": [{"name": "cart", "image": "registry.example.com/shop/cart:5"}]}});
-    let (ok, _, err) = env.kubectl(&["apply", "-f", "-"], Some(&shop.to_string()))?;
-    ensure!(ok, "kubectl apply failed: {err}");
-    let (code, out, err) = pod_hardener(
-        &env,
-        &[
-            "audit",
-            "-n",
-            &ns,
-            "--from-cluster",
-            "pod-hardener",
-            "-o",
-            "json",
-            "--quiet",
-        ],
-    )?;
-    ensure!(code == 0, "audit --from-cluster exited {code}: {err}");
-    let report: Value = serde_json::from_str(&out).with_context(|| out.clone())?;
+    apply(&env, &shop.to_string())?;
+    let report = audit_json(&env, &["-n", &ns, "--from-cluster", "pod-hardener"])?;
     let cart = &report["workloads"][0];
     let paths: Vec<&str> = cart["emptyDirs"]
         .as_array()

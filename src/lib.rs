@@ -3,8 +3,8 @@
 //! `server -> admission -> harden -> profile` for the webhook;
 //! `cli -> workload, harden, profile` for `preview`; `cli -> compose ->
 //! profile` for Compose files; `cli -> cluster (kube client) -> audit, doctor
-//! -> harden, profile` for the cluster-side tools. `certs` and `config` are
-//! leaves every layer may use; nothing reaches back up the chain, and only
+//! -> harden, profile` for the cluster-side tools. `certs`, `config`, `diff` and `yaml`
+//! are leaves every layer may use; nothing reaches back up the chain, and only
 //! `cluster` talks to the Kubernetes API.
 #![forbid(unsafe_code)]
 
@@ -15,6 +15,7 @@ pub mod cli;
 pub mod cluster;
 pub mod compose;
 pub mod config;
+pub mod diff;
 pub mod doctor;
 pub mod harden;
 pub mod profile;

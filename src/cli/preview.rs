@@ -178,25 +178,13 @@ pub fn render(docs: &[Previewed], output: Output, colour: bool) -> String {
                 if a == b {
                     let _ = writeln!(out, "= {name} (document {}): no changes", d.index);
                 } else {
-                    let diff = similar::TextDiff::from_lines(&a, &b);
-                    let text = diff
-                        .unified_diff()
-                        .context_radius(3)
-                        .header(
-                            &format!("{name} (document {})", d.index),
-                            &format!("{name} (hardened)"),
-                        )
-                        .to_string();
-                    for line in text.lines() {
-                        let painted = match line.chars().next() {
-                            _ if !colour => line.to_string(),
-                            Some('+') => format!("\x1b[32m{line}\x1b[0m"),
-                            Some('-') => format!("\x1b[31m{line}\x1b[0m"),
-                            Some('@') => format!("\x1b[36m{line}\x1b[0m"),
-                            _ => line.to_string(),
-                        };
-                        let _ = writeln!(out, "{painted}");
-                    }
+                    out.push_str(&crate::diff::unified(
+                        &a,
+                        &b,
+                        &format!("{name} (document {})", d.index),
+                        &format!("{name} (hardened)"),
+                        colour,
+                    ));
                 }
                 for w in &d.workloads {
                     if let Some(reason) = w["plan"]["skipped"].as_str() {

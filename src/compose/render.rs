@@ -174,21 +174,13 @@ fn diff(project: &Project, plan: &ProjectPlan, syntax: TmpfsSyntax, colour: bool
     if before == after {
         let _ = writeln!(out, "= {name}: no changes");
     } else {
-        let text = similar::TextDiff::from_lines(&before, &after)
-            .unified_diff()
-            .context_radius(3)
-            .header(&name, &format!("{name} (hardened)"))
-            .to_string();
-        for line in text.lines() {
-            let painted = match line.chars().next() {
-                _ if !colour => line.to_string(),
-                Some('+') => format!("\x1b[32m{line}\x1b[0m"),
-                Some('-') => format!("\x1b[31m{line}\x1b[0m"),
-                Some('@') => format!("\x1b[36m{line}\x1b[0m"),
-                _ => line.to_string(),
-            };
-            let _ = writeln!(out, "{painted}");
-        }
+        out.push_str(&crate::diff::unified(
+            &before,
+            &after,
+            &name,
+            &format!("{name} (hardened)"),
+            colour,
+        ));
     }
     for s in &plan.services {
         for w in &s.warnings {

@@ -13,6 +13,23 @@ use pod_hardener::profile::Catalog;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+/// `review` with the built-in catalog, default options, enforce mode.
+fn review_enforcing(
+    body: &[u8],
+) -> Result<pod_hardener::admission::Reviewed, pod_hardener::admission::Rejection> {
+    let catalog = Catalog::builtin();
+    let options = Options::default();
+    let ctx = Context {
+        catalog: &catalog,
+        options: &options,
+        mode: Mode::Enforce,
+        on_error: OnError::Allow,
+        skip_namespaces: &[],
+        max_body_bytes: 1 << 20,
+    };
+    review(body, Some("application/json"), false, &ctx)
+}
+
 /// Reviews `body` in every mode; checks the answer's shape.
 fn check(body: &[u8]) -> Result<(), TestCaseError> {
     let catalog = Catalog::builtin();
@@ -241,21 +258,7 @@ fn every_fixture_is_answered() {
         if path.extension().is_some_and(|e| e == "json") {
             let body = std::fs::read(&path).unwrap();
             check(&body).unwrap();
-            let catalog = Catalog::builtin();
-            let options = Options::default();
-            let ctx = Context {
-                catalog: &catalog,
-                options: &options,
-                mode: Mode::Enforce,
-                on_error: OnError::Allow,
-                skip_namespaces: &[],
-                max_body_bytes: 1 << 20,
-            };
-            assert!(
-                review(&body, Some("application/json"), false, &ctx).is_ok(),
-                "{}",
-                path.display()
-            );
+            assert!(review_enforcing(&body).is_ok(), "{}", path.display());
         }
     }
 }
@@ -275,17 +278,7 @@ fn invalid_utf8_in_an_ignored_field_is_rejected() {
     let at = text.find("\"userInfo\"").unwrap() + "\"userInfo\":{\"username\":\"".len();
     let mut damaged = text.into_bytes();
     damaged[at] = 0xff;
-    let catalog = Catalog::builtin();
-    let options = Options::default();
-    let ctx = Context {
-        catalog: &catalog,
-        options: &options,
-        mode: Mode::Enforce,
-        on_error: OnError::Allow,
-        skip_namespaces: &[],
-        max_body_bytes: 1 << 20,
-    };
-    let rejection = review(&damaged, Some("application/json"), false, &ctx).unwrap_err();
+    let rejection = review_enforcing(&damaged).unwrap_err();
     assert_eq!(rejection.status(), 400);
     assert!(rejection.to_string().contains("not UTF-8"), "{rejection}");
 }

@@ -175,6 +175,24 @@ fn indent_of(line: &str) -> usize {
     line.len() - line.trim_start_matches(' ').len()
 }
 
+/// The `key: value` text of a line of a profile entry: the first line
+/// without its `- `, a later line only at the entry's own key indent (deeper
+/// lines belong to a nested value).
+fn entry_key_content(line: &str, first: bool, content_indent: usize) -> Option<String> {
+    if first {
+        Some(
+            line.trim_start()
+                .trim_start_matches('-')
+                .trim_start()
+                .to_string(),
+        )
+    } else if indent_of(line) == content_indent {
+        Some(line.trim_start().to_string())
+    } else {
+        None
+    }
+}
+
 fn is_blank_or_comment(line: &str) -> bool {
     let t = line.trim();
     t.is_empty() || t.starts_with('#')
@@ -333,34 +351,14 @@ pub fn apply(text: &str, file: &str, p: &Proposal) -> Result<String, String> {
         .copied()
         .find(|&(s, e)| {
             (s..e).any(|i| {
-                let l = stripped(&lines[i]);
-                let content = if i == s {
-                    l.trim_start()
-                        .trim_start_matches('-')
-                        .trim_start()
-                        .to_string()
-                } else if indent_of(&l) == content_indent {
-                    l.trim_start().to_string()
-                } else {
-                    return false;
-                };
-                key_value(&content, "name").is_some_and(|v| unquote(v) == wanted)
+                entry_key_content(&stripped(&lines[i]), i == s, content_indent)
+                    .is_some_and(|c| key_value(&c, "name").is_some_and(|v| unquote(v) == wanted))
             })
         })
         .ok_or_else(|| format!("{file}: cannot find the lines of profile {wanted:?}"))?;
     let key_line = (start..stop).find(|&i| {
-        let l = stripped(&lines[i]);
-        let content = if i == start {
-            l.trim_start()
-                .trim_start_matches('-')
-                .trim_start()
-                .to_string()
-        } else if indent_of(&l) == content_indent {
-            l.trim_start().to_string()
-        } else {
-            return false;
-        };
-        key_value(&content, "writablePaths").is_some()
+        entry_key_content(&stripped(&lines[i]), i == start, content_indent)
+            .is_some_and(|c| key_value(&c, "writablePaths").is_some())
     });
     let Some(k) = key_line else {
         let at = last_content(start, stop, &lines) + 1;
@@ -377,14 +375,8 @@ pub fn apply(text: &str, file: &str, p: &Proposal) -> Result<String, String> {
         return validated(file, lines.concat(), p);
     };
     let l = stripped(&lines[k]);
-    let content = if k == start {
-        l.trim_start()
-            .trim_start_matches('-')
-            .trim_start()
-            .to_string()
-    } else {
-        l.trim_start().to_string()
-    };
+    let content = entry_key_content(&l, k == start, content_indent)
+        .expect("the key line was found by this test");
     let value = key_value(&content, "writablePaths").unwrap_or("");
     if value.starts_with('[') {
         if !value.ends_with(']') {

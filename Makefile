@@ -94,7 +94,7 @@ deploy:
 	  $(CARGO) run --quiet --locked -- certs --out-dir manifests/overlays/self-signed; fi
 	kubectl apply -k manifests/overlays/$(OVERLAY)
 
-## manifests-check: render manifests/ (base and every overlay) with kubectl kustomize and validate it offline (hack/manifests-check)
+## manifests-check: render manifests/ (base and every overlay) with kubectl kustomize and validate it without a cluster (hack/manifests-check; the first run installs its Python packages from PyPI into target/manifests-check/venv)
 manifests-check:
 	hack/manifests-check
 

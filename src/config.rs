@@ -232,13 +232,103 @@ pub fn load(file: Option<&std::path::Path>, flags: serde_json::Value) -> Result<
         }
     }
     let config: Config = figment(file, flags).extract().map_err(|e| {
+        let text = file.and_then(|p| std::fs::read_to_string(p).ok());
         e.into_iter()
-            .map(|e| e.to_string())
+            .map(|e| describe_error(&e, text.as_deref()))
             .collect::<Vec<_>>()
             .join("; ")
     })?;
     config.check()?;
     Ok(config)
+}
+
+/// One configuration error as `FILE:LINE: key K: what is wrong; the fix`,
+/// without figment's nested backticks or its `default.` profile prefix.
+fn describe_error(e: &figment::Error, file_text: Option<&str>) -> String {
+    use figment::error::Kind;
+    let path: Vec<&str> = e
+        .path
+        .iter()
+        .map(String::as_str)
+        .skip_while(|p| *p == "default")
+        .collect();
+    let mut path = path;
+    // figment's path of an unknown field may or may not end with the field
+    // itself; the line to show is the field's own.
+    if let Kind::UnknownField(found, _) = &e.kind {
+        if path.last() != Some(&found.as_str()) {
+            path.push(found);
+        }
+    }
+    let key = path.join(".");
+    let one_of = |expected: &[&str]| expected.join(", ");
+    let what = match &e.kind {
+        Kind::UnknownVariant(found, expected) => {
+            format!("unknown value {found:?}; use one of: {}", one_of(expected))
+        }
+        Kind::UnknownField(found, expected) => {
+            format!(
+                "unknown key {found:?}; the keys here are: {}",
+                one_of(expected)
+            )
+        }
+        Kind::InvalidType(actual, expected) => format!("expected {expected}, found {actual}"),
+        Kind::InvalidValue(actual, expected) => format!("expected {expected}, found {actual}"),
+        Kind::MissingField(name) => format!("missing key {name:?}"),
+        other => other.to_string().replace('`', ""),
+    };
+    let source = e.metadata.as_ref().and_then(|m| match &m.source {
+        Some(figment::Source::File(f)) => Some(f.display().to_string()),
+        _ => None,
+    });
+    match source {
+        Some(file) => {
+            let line = file_text
+                .filter(|_| !path.is_empty())
+                .and_then(|t| key_line(t, &path));
+            let at = line.map(|l| format!(":{l}")).unwrap_or_default();
+            format!("{file}{at}: key {key}: {what}")
+        }
+        None => {
+            let from = e
+                .metadata
+                .as_ref()
+                .map(|m| m.name.replace('`', ""))
+                .unwrap_or_else(|| "configuration".into());
+            format!("{from}: key {key}: {what}")
+        }
+    }
+}
+
+/// The 1-based line of a nested block-style YAML key (`server:` then
+/// `  workers:`), found by indentation; `None` when it is not written that way.
+fn key_line(text: &str, path: &[&str]) -> Option<usize> {
+    let mut depth = 0;
+    let mut parent_indent: Option<usize> = None;
+    for (n, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        if parent_indent.is_some_and(|p| indent <= p) {
+            return None; // left the parent's block without finding the key
+        }
+        let key = trimmed
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"');
+        if trimmed.contains(':') && key == path[depth] {
+            if depth + 1 == path.len() {
+                return Some(n + 1);
+            }
+            depth += 1;
+            parent_indent = Some(indent);
+        }
+    }
+    None
 }
 
 /// Loads a configuration held as text (the webhook's ConfigMap) over the
@@ -248,7 +338,10 @@ pub fn load_text(name: &str, text: &str) -> Result<Config, String> {
         .merge(Yaml::string(text))
         .extract()
         .map_err(|e| {
-            let all: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+            let all: Vec<String> = e
+                .into_iter()
+                .map(|e| describe_error(&e, Some(text)))
+                .collect();
             format!("{name}: {}", all.join("; "))
         })?;
     config.check().map_err(|e| format!("{name}: {e}"))?;
@@ -271,10 +364,18 @@ pub fn provenance(
             let origin = fig
                 .find_metadata(&key)
                 .map(|m| match &m.source {
-                    Some(src) => format!("{} ({src})", m.name),
-                    None => m.name.to_string(),
+                    // The defaults layer is a Rust value: its "source" is a line
+                    // of this file, which means nothing to an operator.
+                    // Two layers are Rust values: the defaults (a `Config`) and
+                    // the flags (a JSON value).
+                    Some(figment::Source::Code(_)) if m.name.ends_with("Config") => {
+                        "built-in default".to_string()
+                    }
+                    Some(figment::Source::Code(_)) => "command-line flag".to_string(),
+                    Some(src) => format!("{} ({src})", m.name.replace('`', "")),
+                    None => m.name.replace('`', ""),
                 })
-                .unwrap_or_else(|| "default".into());
+                .unwrap_or_else(|| "built-in default".into());
             (key, v, origin)
         })
         .collect())
@@ -322,6 +423,7 @@ mod tests {
             let p = provenance(Some("c.yaml".as_ref()), serde_json::json!({})).unwrap();
             let origin = |k: &str| p.iter().find(|(key, _, _)| key == k).unwrap().2.clone();
             assert!(origin("mode").contains("YAML"), "{}", origin("mode"));
+            assert_eq!(origin("rules.read_only_root"), "built-in default");
             assert!(
                 origin("server.workers").contains("environment"),
                 "{}",
@@ -337,12 +439,22 @@ mod tests {
             jail.create_file("c.yaml", "rules:\n  read_only_root: sometimes\n")?;
             let e = load(Some("c.yaml".as_ref()), serde_json::json!({})).unwrap_err();
             assert!(
-                e.contains("read_only_root") && e.contains("sometimes"),
+                e.contains("c.yaml:2: key rules.read_only_root") && e.contains("sometimes"),
                 "{e}"
             );
+            assert!(!e.contains("``") && !e.contains("default."), "{e}");
             jail.create_file("d.yaml", "servr: {}\n")?;
             let e = load(Some("d.yaml".as_ref()), serde_json::json!({})).unwrap_err();
-            assert!(e.contains("servr"), "{e}");
+            assert!(
+                e.contains("d.yaml:1: key servr") && e.contains("unknown key"),
+                "{e}"
+            );
+            jail.create_file(
+                "f.yaml",
+                "mode: enforce\nserver:\n  # a comment\n  workerz: 3\n",
+            )?;
+            let e = load(Some("f.yaml".as_ref()), serde_json::json!({})).unwrap_err();
+            assert!(e.contains("f.yaml:4: key server.workerz"), "{e}");
             jail.create_file("e.yaml", "server: {address: nowhere}\n")?;
             let e = load(Some("e.yaml".as_ref()), serde_json::json!({})).unwrap_err();
             assert!(e.contains("server.address"), "{e}");

@@ -263,7 +263,8 @@ struct ServeArgs {
     /// enforce: patch pods; dry-run: only warn and annotate the audit log.
     #[arg(long, value_parser = ["enforce", "dry-run"])]
     mode: Option<String>,
-    #[arg(long)]
+    /// Worker threads that accept connections and answer reviews (default 2).
+    #[arg(long, value_name = "N")]
     workers: Option<usize>,
     /// text or json.
     #[arg(long, value_parser = ["text", "json"])]
@@ -336,6 +337,8 @@ fn init_logging(config: &pod_hardener::config::Config) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colour codes only for a person at a terminal, never in a log file.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_writer(std::io::stderr);
     match config.log.format {
         pod_hardener::config::LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -379,6 +382,7 @@ enum ConfigCommand {
     /// Print the effective configuration and where each value came from
     /// (default, config file, POD_HARDENER_* environment).
     Print {
+        /// Configuration file to layer over the built-in defaults (as for `serve`).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
@@ -425,6 +429,9 @@ fn main() -> ExitCode {
                     let colour =
                         std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
                     print!("{}", cli::preview::render(&docs, output, colour));
+                    for note in cli::preview::notes(&docs) {
+                        eprintln!("pod-hardener: {}: {note}", file.display());
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(EXIT_BAD_INPUT, format!("{}: {e}", file.display())),
@@ -444,8 +451,9 @@ fn main() -> ExitCode {
             match actix_web::rt::System::new().block_on(pod_hardener::server::run(config, source)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
+                    // Once: the log is where an operator reads it (stderr).
                     tracing::error!(error = %e, "cannot serve");
-                    fail(2, e)
+                    ExitCode::from(2)
                 }
             }
         }

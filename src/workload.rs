@@ -71,18 +71,25 @@ fn collect(object: &Value, at: &str, found: &mut Vec<Found>) {
 
 /// `kind/namespace/name` of an object, for messages.
 pub fn describe(object: &Value) -> String {
-    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("?");
+    let kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty())
+        .unwrap_or("object without kind");
     let meta = object.get("metadata");
     let name = meta
         .and_then(|m| m.get("name").or_else(|| m.get("generateName")))
         .and_then(Value::as_str)
-        .unwrap_or("?");
-    match meta
+        .filter(|n| !n.is_empty());
+    let namespace = meta
         .and_then(|m| m.get("namespace"))
         .and_then(Value::as_str)
-    {
-        Some(ns) => format!("{kind} {ns}/{name}"),
-        None => format!("{kind} {name}"),
+        .filter(|n| !n.is_empty());
+    match (namespace, name) {
+        (Some(ns), Some(name)) => format!("{kind} {ns}/{name}"),
+        (None, Some(name)) => format!("{kind} {name}"),
+        // A `kind: List` has no name of its own: say so rather than print `?`.
+        (_, None) => format!("{kind} (unnamed)"),
     }
 }
 

@@ -217,3 +217,92 @@ fn config_print_names_the_origin() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).to_lowercase().contains("server.workers"));
 }
+
+/// A first-hour user hears what was found, not silence: kinds without a pod
+/// template, an empty input, images no profile knows; a `containers` mapping
+/// is refused with the document and line.
+#[test]
+fn preview_says_what_it_found() {
+    let out = run(
+        &["preview", "-f", "-"],
+        Some("apiVersion: v1\nkind: Service\nmetadata: {name: web}\n"),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("document 1 (line 1): no pod template (Service)"),
+        "{err}"
+    );
+
+    let out = run(&["preview", "-f", "-"], Some("# nothing here\n"));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("no documents found"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: api\n    image: registry.example.com/shop/api:2\n";
+    let out = run(&["preview", "-f", "-"], Some(pod));
+    assert_eq!(out.status.code(), Some(0));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("container api: no profile matches image registry.example.com/shop/api:2")
+            && err.contains("profiles explain")
+            && err.contains("doctor"),
+        "{err}"
+    );
+    // A known image gets no such note.
+    let out = run(
+        &["preview", "-f", "-"],
+        Some(&pod.replace("registry.example.com/shop/api:2", "nginx:1.27")),
+    );
+    assert!(
+        !text(&out.stderr).contains("no profile matches"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let map = "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    web: {image: nginx}\n";
+    let out = run(&["preview", "-f", "-"], Some(map));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("document 1 (line 2): Pod p: spec.containers is a mapping"),
+        "{err}"
+    );
+}
+
+/// An unnamed List is called that, not `List ?`.
+#[test]
+fn an_unnamed_list_is_named_as_such() {
+    let list = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: p}\n  spec:\n    containers: [{name: a, image: nginx}]\n";
+    let out = run(&["preview", "-f", "-"], Some(list));
+    assert_eq!(out.status.code(), Some(0));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("List (unnamed)") && !shown.contains('?'),
+        "{shown}"
+    );
+}
+
+/// `config print` says "built-in default", not a Rust type and source line;
+/// a bad key names file, line and the keys that exist, with no doubled backticks.
+#[test]
+fn config_print_and_errors_read_well() {
+    let out = run(&["config", "print"], None);
+    let shown = text(&out.stdout);
+    let line = shown.lines().find(|l| l.starts_with("mode = ")).unwrap();
+    assert!(line.ends_with("# built-in default"), "{line}");
+    assert!(!shown.contains("src/config.rs"), "{shown}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.yaml");
+    std::fs::write(&file, "mode: enforce\nserver:\n  workerz: 3\n").unwrap();
+    let out = run(&["serve", "--config", file.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("c.yaml:3: key server.workerz"), "{err}");
+    assert!(err.contains("workers") && !err.contains("``"), "{err}");
+    assert_eq!(err.matches("workerz").count(), 2, "said once: {err}");
+}

@@ -169,3 +169,23 @@ fn json_output_for_scripts() {
     let file = v["profileFiles"][0].as_str().unwrap();
     assert!(file.contains("  - name: tomcat\n"), "{file}");
 }
+
+/// A crash loop repeats its lines: each is reported once, and offline the
+/// image names the container (there is no pod to name it).
+#[test]
+fn repeated_lines_are_reported_once_offline() {
+    let log = "touch: cannot touch /data/x: Read-only file system\n".repeat(3);
+    let out = run(&["doctor", "--logs", "-", "--image", "nginx:1.27"], &log);
+    assert_eq!(out.status.code(), Some(0));
+    let shown = text(&out.stdout);
+    assert_eq!(
+        shown.matches("# /data/x").count() + shown.matches("#   /data/x").count(),
+        1,
+        "{shown}"
+    );
+    assert!(
+        shown.contains("# image nginx:1.27 (profile nginx)"),
+        "{shown}"
+    );
+    assert!(!shown.contains("\"container\""), "{shown}");
+}

@@ -6,9 +6,13 @@ use std::path::Path;
 /// Renders `key = value  # origin` lines.
 pub fn render(file: Option<&Path>, flags: serde_json::Value) -> Result<String, String> {
     let rows = crate::config::provenance(file, flags)?;
+    // Origins line up in a column, but one long list value must not push every
+    // line past a terminal's width: longer rows just get two spaces.
+    const MAX_WIDTH: usize = 48;
     let width = rows
         .iter()
         .map(|(k, v, _)| k.len() + v.len() + 3)
+        .filter(|w| *w <= MAX_WIDTH)
         .max()
         .unwrap_or(0);
     let mut out = String::new();

@@ -74,7 +74,8 @@ async fn gather(
     match &args.source {
         Source::Logs { file, image } => {
             let text = read_text(file).map_err(|e| (super::EXIT_BAD_INPUT, e))?;
-            let name = args.container.clone().unwrap_or_else(|| "container".into());
+            // Offline there is no pod: without --container, the image names it.
+            let name = args.container.clone().unwrap_or_else(|| image.clone());
             let source = if file.as_os_str() == "-" {
                 "stdin".to_string()
             } else {

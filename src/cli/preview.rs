@@ -82,6 +82,24 @@ fn document_lines(text: &str) -> Vec<usize> {
     starts
 }
 
+/// Container lists that are present but not lists: the API server refuses such
+/// a pod, and the engine would see no containers in it and say nothing.
+fn misshapen_container_lists(doc: &Value, spec_pointer: &str) -> Option<String> {
+    let spec = doc.pointer(spec_pointer)?;
+    ["initContainers", "containers"].iter().find_map(|field| {
+        let found = spec.get(*field)?;
+        let shape = match found {
+            Value::Array(_) | Value::Null => return None,
+            Value::Object(_) => "a mapping",
+            Value::String(_) => "a string",
+            _ => "a scalar",
+        };
+        Some(format!(
+            "spec.{field} is {shape}; it must be a list of containers (`- name: ...`)"
+        ))
+    })
+}
+
 /// Hardens every pod template in every document.
 pub fn preview(text: &str, catalog: &Catalog, options: &Options) -> Result<Vec<Previewed>, String> {
     let docs = parse_documents(text)?;
@@ -90,6 +108,14 @@ pub fn preview(text: &str, catalog: &Catalog, options: &Options) -> Result<Vec<P
         let mut after = doc.clone();
         let mut workloads = Vec::new();
         for found in find_pods(&doc) {
+            if let Some(problem) = misshapen_container_lists(&doc, &found.location.spec) {
+                let object = doc.pointer(&found.object).unwrap_or(&doc);
+                return Err(format!(
+                    "document {} (line {line}): {}: {problem}",
+                    n + 1,
+                    describe(object)
+                ));
+            }
             let hardened = harden(&doc, &found.location, catalog, options);
             json_patch::patch(&mut after, &hardened.ops).map_err(|e| {
                 format!(
@@ -121,6 +147,41 @@ pub fn preview(text: &str, catalog: &Catalog, options: &Options) -> Result<Vec<P
         });
     }
     Ok(out)
+}
+
+/// What a user should hear about the input besides the changes: documents that
+/// hold no pod template, an input with no documents at all, and images that no
+/// profile knows (they get only the defaults, and are the likeliest to break).
+pub fn notes(docs: &[Previewed]) -> Vec<String> {
+    if docs.is_empty() {
+        return vec!["no documents found: the input is empty or holds only comments".into()];
+    }
+    let mut notes = Vec::new();
+    for d in docs {
+        if d.workloads.is_empty() {
+            let kind = d.before.get("kind").and_then(Value::as_str).unwrap_or("");
+            let kind = if kind.is_empty() { "no kind" } else { kind };
+            notes.push(format!(
+                "document {} (line {}): no pod template ({kind}): passed through unchanged",
+                d.index, d.line
+            ));
+        }
+        for w in &d.workloads {
+            for c in w["plan"]["containers"].as_array().into_iter().flatten() {
+                if c["profile"] == "defaults" && c.get("skipped").is_none() {
+                    notes.push(format!(
+                        "document {}: {} container {}: no profile matches image {}: it gets only the defaults; \
+                         `pod-hardener profiles explain IMAGE` shows why, `pod-hardener doctor` finds what it writes if it fails",
+                        d.index,
+                        w["object"].as_str().unwrap_or(""),
+                        c["name"].as_str().unwrap_or(""),
+                        c["image"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+        }
+    }
+    notes
 }
 
 /// YAML that kubectl's YAML 1.1 reader reads back as written (`yes` stays a string).

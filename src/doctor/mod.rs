@@ -108,8 +108,13 @@ pub fn diagnose(input: &ContainerInput, catalog: &Catalog) -> Diagnosis {
         .map(|w| w.path().to_string())
         .collect();
     let mut seen = Vec::new();
+    // A crash loop repeats the same line; report each (path, line) once.
+    let mut reported = std::collections::HashSet::new();
     for ev in &input.evidence {
         for finding in find_broken_writes(&ev.text) {
+            if !reported.insert((finding.path.clone(), finding.line.clone())) {
+                continue;
+            }
             let (directory, note) = match directory_for(&finding, input.workdir.as_deref(), &keep) {
                 Ok(d) => {
                     if let Some(w) = writable.iter().find(|w| is_within(&d.path, w)) {
@@ -229,11 +234,16 @@ pub fn render(subject: &str, diagnoses: &[Diagnosis]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# doctor: {subject}");
     for d in diagnoses {
-        let _ = writeln!(
-            out,
-            "#\n# container {:?} (image {}, profile {}):",
-            d.container, d.image, d.profile
-        );
+        if d.container == d.image {
+            // Offline, with no --container: the image is all there is to name.
+            let _ = writeln!(out, "#\n# image {} (profile {}):", d.image, d.profile);
+        } else {
+            let _ = writeln!(
+                out,
+                "#\n# container {:?} (image {}, profile {}):",
+                d.container, d.image, d.profile
+            );
+        }
         if d.seen.is_empty() {
             let _ = writeln!(out, "#   no read-only filesystem errors found");
         }

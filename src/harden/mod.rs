@@ -5,16 +5,22 @@
 pub mod names;
 pub mod options;
 pub mod patch;
+pub mod paths;
 pub mod plan;
+mod seed;
 pub mod validate;
+pub mod volumes;
 
 pub use options::{Options, RuleMode};
 pub use patch::{render, Location};
 pub use plan::{plan, Action, Change, ContainerList, Plan, PodRef, Rule, Warning};
-pub use validate::validate_pod_spec;
+pub use validate::{new_problems, validate_pod_spec};
+
+use std::collections::HashMap;
 
 use crate::profile::Catalog;
-use json_patch::PatchOperation;
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
 use serde_json::Value;
 
 /// A plan and the ops that carry it out.
@@ -33,9 +39,99 @@ pub fn harden(document: &Value, at: &Location, catalog: &Catalog, options: &Opti
         spec: document.pointer(&at.spec).unwrap_or(&NULL),
         claim_names: &claim_names,
     };
-    let plan = plan(pod, catalog, options);
-    let ops = render(&plan, pod, at);
+    let mut plan = plan(pod, catalog, options);
+    let mut ops = render(&plan, pod, at);
+    if !ops.is_empty() {
+        let problems = check_result(document, at, &plan, &ops, &claim_names);
+        if !problems.is_empty() {
+            // Never send a result the API server (or the backstop) would
+            // refuse: the pod is left as it came, and the caller counts it.
+            plan.warnings.insert(
+                0,
+                Warning {
+                    container: None,
+                    message: format!(
+                        "pod-hardener left the pod unchanged: its result would be invalid ({} problem(s))",
+                        problems.len()
+                    ),
+                },
+            );
+            plan.changes.clear();
+            plan.invalid = problems;
+            ops.clear();
+        }
+    }
     Hardened { plan, ops }
+}
+
+/// Applies `ops` to a copy of the pod's spec and lists what is wrong with
+/// the result and was not wrong before: the API server's rules, and the
+/// engine's own promise that every container it made read-only (seed init
+/// containers included) is read-only.
+fn check_result(
+    document: &Value,
+    at: &Location,
+    plan: &Plan,
+    ops: &[PatchOperation],
+    claim_names: &[String],
+) -> Vec<String> {
+    let Some(before) = document.pointer(&at.spec) else {
+        return vec!["no pod spec".into()];
+    };
+    // Only the spec is copied: ops on the metadata are left out.
+    let spec_ops: Vec<PatchOperation> = ops.iter().filter_map(|op| rebase(op, &at.spec)).collect();
+    let mut after = before.clone();
+    if let Err(e) = json_patch::patch(&mut after, &spec_ops) {
+        return vec![format!("the patch does not apply: {e}")];
+    }
+    let mut problems = new_problems(before, &after, claim_names);
+    // By name: seed containers inserted into `initContainers` shift indices.
+    let by_name: HashMap<&str, &Value> = ["initContainers", "containers"]
+        .iter()
+        .filter_map(|f| after.get(*f).and_then(Value::as_array))
+        .flatten()
+        .filter_map(|c| Some((c.get("name")?.as_str()?, c)))
+        .collect();
+    for change in &plan.changes {
+        let container = match &change.action {
+            Action::SetReadOnlyRoot { .. } => match by_name.get(change.container.as_str()) {
+                Some(c) => *c,
+                None => continue,
+            },
+            Action::AddInitContainer { init_container, .. } => init_container,
+            _ => continue,
+        };
+        if container.pointer("/securityContext/readOnlyRootFilesystem") != Some(&Value::Bool(true))
+        {
+            problems.push(format!(
+                "container {:?} would not get a read-only root",
+                container.get("name").and_then(Value::as_str).unwrap_or("")
+            ));
+        }
+    }
+    problems
+}
+
+/// `op` with its path made relative to `prefix`, if it lies under it.
+fn rebase(op: &PatchOperation, prefix: &str) -> Option<PatchOperation> {
+    let relative = |path: &PointerBuf| -> Option<PointerBuf> {
+        let rest = path.as_str().strip_prefix(prefix)?;
+        if !rest.starts_with('/') {
+            return None;
+        }
+        PointerBuf::parse(rest).ok()
+    };
+    match op {
+        PatchOperation::Add(a) => Some(PatchOperation::Add(AddOperation {
+            path: relative(&a.path)?,
+            value: a.value.clone(),
+        })),
+        PatchOperation::Replace(r) => Some(PatchOperation::Replace(ReplaceOperation {
+            path: relative(&r.path)?,
+            value: r.value.clone(),
+        })),
+        _ => None,
+    }
 }
 
 /// The names of a StatefulSet's claim templates, which mounts may name.

@@ -936,3 +936,103 @@ fn a_profile_keeping_the_root_writable_still_moves_secrets_only() {
         plan.warnings
     );
 }
+
+// ---- issue 11 item 1: linear in everything ----
+
+/// The shortest of three runs of hardening `doc`, in seconds.
+fn fastest_harden(doc: &Value) -> f64 {
+    let c = catalog();
+    (0..3)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            let h = harden(doc, &Location::pod(), &c, &Options::default());
+            assert!(h.plan.invalid.is_empty(), "{:?}", h.plan.invalid);
+            std::hint::black_box(h);
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Hardening `make(4n)` takes less than 8 times as long as `make(n)`:
+/// linear or n log n gives about 4, a pairwise scan 16.
+fn assert_near_linear(what: &str, n: usize, make: impl Fn(usize) -> Value) {
+    let small = fastest_harden(&make(n));
+    let large = fastest_harden(&make(4 * n));
+    let ratio = large / small;
+    eprintln!("{what}: n={n} {small:.4}s, 4n {large:.4}s, ratio {ratio:.2}");
+    assert!(
+        ratio < 8.0,
+        "{what}: 4x the input took {ratio:.1}x the time"
+    );
+}
+
+#[test]
+fn secret_mounts_cost_near_linear_time() {
+    // Every secret sits on a shared directory or has mounts under it, and all
+    // of them compete for `secrets-<n>` places under a few directories.
+    assert_near_linear("secret mounts", 8_000, |n| {
+        let mounts: Vec<Value> = (0..n)
+            .map(|i| match i % 4 {
+                0 => json!({"name": "s", "mountPath": format!("/etc/{i}")}),
+                1 => json!({"name": "s", "mountPath": format!("/etc/{}/x", i - 1)}),
+                2 => json!({"name": "s", "mountPath": format!("/etc/secrets-{i}")}),
+                _ => json!({"name": "s", "mountPath": format!("/etc/{}/{}", i % 16, "d/".repeat(i % 64))}),
+            })
+            .collect();
+        pod(
+            json!({"volumes": [{"name": "s", "secret": {"secretName": "s"}}],
+            "containers": [{"name": "app", "image": "example.com/app", "volumeMounts": mounts}]}),
+        )
+    });
+}
+
+#[test]
+fn annotation_paths_cost_near_linear_time_and_are_capped_with_a_warning() {
+    let make = |n: usize| {
+        let paths: Vec<String> = (0..n).map(|i| format!("/data/{i}")).collect();
+        let mut doc = pod(json!({"containers": [{"name": "app", "image": "example.com/app"}]}));
+        doc["metadata"]["annotations"] =
+            json!({"pod-hardener.dev/writable-paths.app": paths.join(",")});
+        doc
+    };
+    assert_near_linear("annotation paths", 8_000, make);
+    let (plan, out, _) = run(&make(200));
+    assert_eq!(
+        out["spec"]["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1 + plan::MAX_ANNOTATION_PATHS
+    );
+    assert!(warned(&plan, "72 more paths"), "{:?}", plan.warnings);
+}
+
+#[test]
+fn many_mounts_and_containers_cost_near_linear_time() {
+    // Writable mounts the profile paths must be checked against, deep paths,
+    // and many init containers that each need a seed container before them.
+    assert_near_linear("mounts and seeded init containers", 250, |n| {
+        let mounts: Vec<Value> = (0..8 * n)
+            .map(|i| json!({"name": "e", "mountPath": format!("/opt/{}{i}", "a/".repeat(i % 32))}))
+            .collect();
+        let inits: Vec<Value> = (0..n)
+            .map(|i| json!({"name": format!("i{i}"), "image": "example.com/search"}))
+            .collect();
+        pod(
+            json!({"volumes": [{"name": "e", "emptyDir": {}}], "initContainers": inits,
+            "containers": [{"name": "web", "image": "example.com/web", "volumeMounts": mounts}]}),
+        )
+    });
+}
+
+#[test]
+fn a_very_deep_mount_path_costs_linear_time() {
+    assert_near_linear("path depth", 20_000, |n| {
+        let deep = "/d".repeat(n);
+        pod(
+            json!({"volumes": [{"name": "s", "secret": {"secretName": "s"}}, {"name": "e", "emptyDir": {}}],
+            "containers": [{"name": "app", "image": "example.com/app",
+                "volumeMounts": [{"name": "s", "mountPath": deep.clone()}, {"name": "e", "mountPath": format!("{deep}/x")}]}]}),
+        )
+    });
+}

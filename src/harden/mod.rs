@@ -14,14 +14,14 @@ pub mod volumes;
 pub use options::{Options, RuleMode};
 pub use patch::{render, Location};
 pub use plan::{plan, Action, Change, ContainerList, Plan, PodRef, Rule, Warning};
-pub use validate::{new_problems, validate_pod_spec};
+pub use validate::validate_pod_spec;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::profile::Catalog;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// A plan and the ops that carry it out.
 #[derive(Debug, Clone)]
@@ -75,16 +75,37 @@ fn check_result(
     ops: &[PatchOperation],
     claim_names: &[String],
 ) -> Vec<String> {
-    let Some(before) = document.pointer(&at.spec) else {
+    let Some(sent) = document.pointer(&at.spec) else {
         return vec!["no pod spec".into()];
     };
-    // Only the spec is copied: ops on the metadata are left out.
+    // Only what the checks read is copied, and ops on the metadata are left
+    // out: a whole copy of the pod would cost more than planning it.
     let spec_ops: Vec<PatchOperation> = ops.iter().filter_map(|op| rebase(op, &at.spec)).collect();
-    let mut after = before.clone();
+    let touched: HashSet<(&str, usize)> = plan
+        .changes
+        .iter()
+        .filter_map(|c| match &c.action {
+            Action::SetReadOnlyRoot { container }
+            | Action::AddMount { container, .. }
+            | Action::MoveMount { container, .. }
+            | Action::MakeMountReadOnly { container, .. } => {
+                Some((container.list.field(), container.index))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut after = skeleton(sent, &touched);
     if let Err(e) = json_patch::patch(&mut after, &spec_ops) {
         return vec![format!("the patch does not apply: {e}")];
     }
-    let mut problems = new_problems(before, &after, claim_names);
+    let mut problems = validate_pod_spec(&after, claim_names);
+    if !problems.is_empty() {
+        // Only what the patch broke counts, not what the pod had already.
+        let old: HashSet<String> = validate_pod_spec(&skeleton(sent, &touched), claim_names)
+            .into_iter()
+            .collect();
+        problems.retain(|p| !old.contains(p));
+    }
     // By name: seed containers inserted into `initContainers` shift indices.
     let by_name: HashMap<&str, &Value> = ["initContainers", "containers"]
         .iter()
@@ -110,6 +131,42 @@ fn check_result(
         }
     }
     problems
+}
+
+/// The members of a pod spec that `validate_pod_spec` and the read-only
+/// check read, at the same indices, so that the same ops apply: names of
+/// everything, and mounts and security context of the `touched` containers
+/// (the others are unchanged, so they cannot have new problems).
+fn skeleton(spec: &Value, touched: &HashSet<(&str, usize)>) -> Value {
+    let mut out = Map::new();
+    let keep = |item: &Value, members: &[&str]| -> Value {
+        let mut kept = Map::new();
+        for m in members {
+            if let Some(v) = item.get(*m) {
+                kept.insert((*m).to_string(), v.clone());
+            }
+        }
+        Value::Object(kept)
+    };
+    if let Some(volumes) = spec.get("volumes").and_then(Value::as_array) {
+        let names = volumes.iter().map(|v| keep(v, &["name"])).collect();
+        out.insert("volumes".into(), Value::Array(names));
+    }
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        if let Some(containers) = spec.get(list).and_then(Value::as_array) {
+            let members = ["name", "volumeMounts", "volumeDevices", "securityContext"];
+            let kept = containers
+                .iter()
+                .enumerate()
+                .map(|(i, c)| match touched.contains(&(list, i)) {
+                    true => keep(c, &members),
+                    false => keep(c, &members[..1]),
+                })
+                .collect();
+            out.insert(list.into(), Value::Array(kept));
+        }
+    }
+    Value::Object(out)
 }
 
 /// `op` with its path made relative to `prefix`, if it lies under it.

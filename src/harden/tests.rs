@@ -939,10 +939,11 @@ fn a_profile_keeping_the_root_writable_still_moves_secrets_only() {
 
 // ---- issue 11 item 1: linear in everything ----
 
-/// The shortest of three runs of hardening `doc`, in seconds.
+/// The shortest of five runs of hardening `doc`, in seconds: the minimum is
+/// what the work costs, the rest is other load on the machine.
 fn fastest_harden(doc: &Value) -> f64 {
     let c = catalog();
-    (0..3)
+    (0..5)
         .map(|_| {
             let start = std::time::Instant::now();
             let h = harden(doc, &Location::pod(), &c, &Options::default());
@@ -956,6 +957,9 @@ fn fastest_harden(doc: &Value) -> f64 {
 /// Hardening `make(4n)` takes less than 8 times as long as `make(n)`:
 /// linear or n log n gives about 4, a pairwise scan 16.
 fn assert_near_linear(what: &str, n: usize, make: impl Fn(usize) -> Value) {
+    // One timing at a time, so that these tests do not load each other.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let small = fastest_harden(&make(n));
     let large = fastest_harden(&make(4 * n));
     let ratio = large / small;

@@ -93,12 +93,3 @@ pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
     }
     problems
 }
-
-/// Problems of `after` that `before` did not have: what a patch broke.
-pub fn new_problems(before: &Value, after: &Value, claim_names: &[String]) -> Vec<String> {
-    let old: HashSet<String> = validate_pod_spec(before, claim_names).into_iter().collect();
-    validate_pod_spec(after, claim_names)
-        .into_iter()
-        .filter(|p| !old.contains(p))
-        .collect()
-}

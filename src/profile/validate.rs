@@ -321,6 +321,21 @@ mod tests {
     }
 
     #[test]
+    fn root_is_refused_as_a_writable_path() {
+        // Issue 17.9: an emptyDir at / is refused by the runtime and would
+        // hide the image. `/` stays fine as a data path or app dir.
+        let text = "apiVersion: pod-hardener.dev/v1\nkind: ProfileSet\nprofiles:\n  - name: a\n    match: [nginx]\n    writablePaths: [/tmp, /]\n    appDirs: [/]\n";
+        let errs = parse_profile_set("p.yaml", text).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].line, 6);
+        assert!(
+            errs[0].message.contains("would hide the whole image"),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
     fn syntax_and_unknown_keys_name_the_line() {
         let text = "apiVersion: pod-hardener.dev/v1\nkind: ProfileSet\nprofiles:\n  - name: a\n    match: [nginx]\n    writeablePaths: [/tmp]\n";
         let errs = parse_profile_set("p.yaml", text).unwrap_err();

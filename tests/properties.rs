@@ -175,3 +175,57 @@ proptest! {
         common::check_hardening(&deployment, &Location::template("/spec/template"), &catalog, &Options::default());
     }
 }
+
+/// Each seed init container comes before the init container (or native
+/// sidecar) it serves, and every container's mount paths are unique once
+/// resolved as the runtime does (`tmp` = `/tmp`, `/var/run` = `/run`).
+fn check_order_and_resolved_paths(doc: &Value) {
+    let catalog = Catalog::builtin();
+    let out = common::check_hardening(doc, &Location::pod(), &catalog, &Options::default());
+    let spec = &out["spec"];
+    let inits: Vec<&str> = spec["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    let applied: std::collections::BTreeMap<String, Vec<String>> = out["metadata"]["annotations"]
+        ["pod-hardener.dev/applied"]
+        .as_str()
+        .map(|s| serde_json::from_str(s).unwrap())
+        .unwrap_or_default();
+    for (served, items) in &applied {
+        for seed in items.iter().filter_map(|i| i.strip_prefix("seed:")) {
+            let at = inits
+                .iter()
+                .position(|n| n == &seed)
+                .expect("seed listed and present");
+            if let Some(served_at) = inits.iter().position(|n| n == served) {
+                assert!(at < served_at, "{seed} runs after {served}: {inits:?}");
+            }
+        }
+    }
+    for list in ["initContainers", "containers"] {
+        for c in spec[list].as_array().into_iter().flatten() {
+            let mut seen = std::collections::HashSet::new();
+            for m in c["volumeMounts"].as_array().into_iter().flatten() {
+                let key = resolve(m["mountPath"].as_str().unwrap()).key;
+                assert!(
+                    seen.insert(key.clone()),
+                    "{} mounted twice in {}",
+                    key,
+                    c["name"]
+                );
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn seeds_come_first_and_mount_paths_are_unique_after_resolution(doc in pod()) {
+        check_order_and_resolved_paths(&doc);
+    }
+}

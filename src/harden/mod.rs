@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::profile::Catalog;
 use json_patch::jsonptr::PointerBuf;
-use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
+use json_patch::PatchOperation;
 use serde_json::{Map, Value};
 
 /// A plan and the ops that carry it out.
@@ -78,9 +78,10 @@ fn check_result(
     let Some(sent) = document.pointer(&at.spec) else {
         return vec!["no pod spec".into()];
     };
-    // Only what the checks read is copied, and ops on the metadata are left
-    // out: a whole copy of the pod would cost more than planning it.
-    let spec_ops: Vec<PatchOperation> = ops.iter().filter_map(|op| rebase(op, &at.spec)).collect();
+    // Only what the checks read is copied (a whole copy of the pod would
+    // cost more than planning it), at the spec's own place so that the ops
+    // apply as they are; the last op, the `applied` annotation, is left out.
+    let spec_ops = &ops[..ops.len() - 1];
     let touched: HashSet<(&str, usize)> = plan
         .changes
         .iter()
@@ -94,11 +95,14 @@ fn check_result(
             _ => None,
         })
         .collect();
-    let mut after = skeleton(sent, &touched);
-    if let Err(e) = json_patch::patch(&mut after, &spec_ops) {
+    let mut document = Value::Null;
+    let at_spec = PointerBuf::parse(&at.spec).expect("locations are valid pointers");
+    let _ = at_spec.assign(&mut document, skeleton(sent, &touched));
+    if let Err(e) = json_patch::patch(&mut document, spec_ops) {
         return vec![format!("the patch does not apply: {e}")];
     }
-    let mut problems = validate_pod_spec(&after, claim_names);
+    let after = at_spec.resolve(&document).expect("assigned above");
+    let mut problems = validate_pod_spec(after, claim_names);
     if !problems.is_empty() {
         // Only what the patch broke counts, not what the pod had already.
         let old: HashSet<String> = validate_pod_spec(&skeleton(sent, &touched), claim_names)
@@ -167,28 +171,6 @@ fn skeleton(spec: &Value, touched: &HashSet<(&str, usize)>) -> Value {
         }
     }
     Value::Object(out)
-}
-
-/// `op` with its path made relative to `prefix`, if it lies under it.
-fn rebase(op: &PatchOperation, prefix: &str) -> Option<PatchOperation> {
-    let relative = |path: &PointerBuf| -> Option<PointerBuf> {
-        let rest = path.as_str().strip_prefix(prefix)?;
-        if !rest.starts_with('/') {
-            return None;
-        }
-        PointerBuf::parse(rest).ok()
-    };
-    match op {
-        PatchOperation::Add(a) => Some(PatchOperation::Add(AddOperation {
-            path: relative(&a.path)?,
-            value: a.value.clone(),
-        })),
-        PatchOperation::Replace(r) => Some(PatchOperation::Replace(ReplaceOperation {
-            path: relative(&r.path)?,
-            value: r.value.clone(),
-        })),
-        _ => None,
-    }
 }
 
 /// The names of a StatefulSet's claim templates, which mounts may name.

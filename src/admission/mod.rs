@@ -330,6 +330,22 @@ fn decide(request: &Request, mode: Mode, ctx: &Context<'_>) -> Decision {
     };
     let hardened = harden(object, &Location::pod(), ctx.catalog, ctx.options);
     let plan = &hardened.plan;
+    if let Some(problem) = plan.invalid.first() {
+        // The engine refused to send a result that fails validation.
+        let reason = format!("pod-hardener could not harden this pod: {problem}");
+        response
+            .audit_annotations
+            .insert("error".into(), reason.clone());
+        response.warnings =
+            limit_warnings(plan.warnings.iter().map(|w| w.message.clone()).collect());
+        return if ctx.on_error == OnError::Deny {
+            response.allowed = false;
+            response.status = Some(serde_json::json!({"code": 400, "message": reason}));
+            (response, Outcome::Denied, Vec::new(), 0)
+        } else {
+            (response, Outcome::Error, Vec::new(), 0)
+        };
+    }
     if let Some(reason) = &plan.skipped {
         response
             .audit_annotations

@@ -70,28 +70,13 @@ pub struct Directory {
 
 /// Lexically cleans an absolute path: no `.`, `..`, `//` or trailing `/`.
 pub fn clean(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    crate::harden::paths::clean(path)
 }
 
 /// Mount at the resolved path: `/var/run` and `/var/lock` are symlinks into
 /// `/run` in Debian, Ubuntu and Alpine images.
 pub fn resolve_symlinks(path: &str) -> String {
-    for (link, target) in [("/var/run", "/run"), ("/var/lock", "/run/lock")] {
-        if is_within(path, link) {
-            return format!("{target}{}", &path[link.len()..]);
-        }
-    }
-    path.to_string()
+    crate::harden::paths::key_of(path)
 }
 
 fn parent(path: &str) -> String {

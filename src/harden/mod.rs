@@ -5,17 +5,23 @@
 pub mod names;
 pub mod options;
 pub mod patch;
+pub mod paths;
 pub mod plan;
+mod seed;
 pub mod validate;
+pub mod volumes;
 
 pub use options::{Options, RuleMode};
 pub use patch::{render, Location};
 pub use plan::{plan, Action, Change, ContainerList, Plan, PodRef, Rule, Warning};
 pub use validate::validate_pod_spec;
 
+use std::collections::{HashMap, HashSet};
+
 use crate::profile::Catalog;
+use json_patch::jsonptr::PointerBuf;
 use json_patch::PatchOperation;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// A plan and the ops that carry it out.
 #[derive(Debug, Clone)]
@@ -33,9 +39,139 @@ pub fn harden(document: &Value, at: &Location, catalog: &Catalog, options: &Opti
         spec: document.pointer(&at.spec).unwrap_or(&NULL),
         claim_names: &claim_names,
     };
-    let plan = plan(pod, catalog, options);
-    let ops = render(&plan, pod, at);
+    let mut plan = plan(pod, catalog, options);
+    let mut ops = render(&plan, pod, at);
+    if !ops.is_empty() {
+        let problems = check_result(document, at, &plan, &ops, &claim_names);
+        if !problems.is_empty() {
+            // Never send a result the API server (or the backstop) would
+            // refuse: the pod is left as it came, and the caller counts it.
+            plan.warnings.insert(
+                0,
+                Warning {
+                    container: None,
+                    message: format!(
+                        "pod-hardener left the pod unchanged: its result would be invalid ({} problem(s))",
+                        problems.len()
+                    ),
+                },
+            );
+            plan.changes.clear();
+            plan.invalid = problems;
+            ops.clear();
+        }
+    }
     Hardened { plan, ops }
+}
+
+/// Applies `ops` to a copy of the pod's spec and lists what is wrong with
+/// the result and was not wrong before: the API server's rules, and the
+/// engine's own promise that every container it made read-only (seed init
+/// containers included) is read-only.
+fn check_result(
+    document: &Value,
+    at: &Location,
+    plan: &Plan,
+    ops: &[PatchOperation],
+    claim_names: &[String],
+) -> Vec<String> {
+    let Some(sent) = document.pointer(&at.spec) else {
+        return vec!["no pod spec".into()];
+    };
+    // Only what the checks read is copied (a whole copy of the pod would
+    // cost more than planning it), at the spec's own place so that the ops
+    // apply as they are; the last op, the `applied` annotation, is left out.
+    let spec_ops = &ops[..ops.len() - 1];
+    let touched: HashSet<(&str, usize)> = plan
+        .changes
+        .iter()
+        .filter_map(|c| match &c.action {
+            Action::SetReadOnlyRoot { container }
+            | Action::AddMount { container, .. }
+            | Action::MoveMount { container, .. }
+            | Action::MakeMountReadOnly { container, .. } => {
+                Some((container.list.field(), container.index))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut document = Value::Null;
+    let at_spec = PointerBuf::parse(&at.spec).expect("locations are valid pointers");
+    let _ = at_spec.assign(&mut document, skeleton(sent, &touched));
+    // No rollback needed: the copy is thrown away whatever happens.
+    if let Err(e) = json_patch::patch_unsafe(&mut document, spec_ops) {
+        return vec![format!("the patch does not apply: {e}")];
+    }
+    let after = at_spec.resolve(&document).expect("assigned above");
+    let mut problems = validate_pod_spec(after, claim_names);
+    if !problems.is_empty() {
+        // Only what the patch broke counts, not what the pod had already.
+        let old: HashSet<String> = validate_pod_spec(&skeleton(sent, &touched), claim_names)
+            .into_iter()
+            .collect();
+        problems.retain(|p| !old.contains(p));
+    }
+    // By name: seed containers inserted into `initContainers` shift indices.
+    let by_name: HashMap<&str, &Value> = ["initContainers", "containers"]
+        .iter()
+        .filter_map(|f| after.get(*f).and_then(Value::as_array))
+        .flatten()
+        .filter_map(|c| Some((c.get("name")?.as_str()?, c)))
+        .collect();
+    for change in &plan.changes {
+        let container = match &change.action {
+            Action::SetReadOnlyRoot { .. } => match by_name.get(change.container.as_str()) {
+                Some(c) => *c,
+                None => continue,
+            },
+            Action::AddInitContainer { init_container, .. } => init_container,
+            _ => continue,
+        };
+        if container.pointer("/securityContext/readOnlyRootFilesystem") != Some(&Value::Bool(true))
+        {
+            problems.push(format!(
+                "container {:?} would not get a read-only root",
+                container.get("name").and_then(Value::as_str).unwrap_or("")
+            ));
+        }
+    }
+    problems
+}
+
+/// The members of a pod spec that `validate_pod_spec` and the read-only
+/// check read, at the same indices, so that the same ops apply: names of
+/// everything, and mounts and security context of the `touched` containers
+/// (the others are unchanged, so they cannot have new problems).
+fn skeleton(spec: &Value, touched: &HashSet<(&str, usize)>) -> Value {
+    let mut out = Map::new();
+    let keep = |item: &Value, members: &[&str]| -> Value {
+        let mut kept = Map::new();
+        for m in members {
+            if let Some(v) = item.get(*m) {
+                kept.insert((*m).to_string(), v.clone());
+            }
+        }
+        Value::Object(kept)
+    };
+    if let Some(volumes) = spec.get("volumes").and_then(Value::as_array) {
+        let names = volumes.iter().map(|v| keep(v, &["name"])).collect();
+        out.insert("volumes".into(), Value::Array(names));
+    }
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        if let Some(containers) = spec.get(list).and_then(Value::as_array) {
+            let members = ["name", "volumeMounts", "volumeDevices", "securityContext"];
+            let kept = containers
+                .iter()
+                .enumerate()
+                .map(|(i, c)| match touched.contains(&(list, i)) {
+                    true => keep(c, &members),
+                    false => keep(c, &members[..1]),
+                })
+                .collect();
+            out.insert(list.into(), Value::Array(kept));
+        }
+    }
+    Value::Object(out)
 }
 
 /// The names of a StatefulSet's claim templates, which mounts may name.

@@ -6,7 +6,7 @@
 //! the only edits to existing entries are the ones a rule decided (a secret
 //! mount's path, its `readOnly`, a container's `readOnlyRootFilesystem`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
@@ -68,9 +68,11 @@ fn container<'a>(pod: PodRef<'a>, c: ContainerRef) -> &'a Value {
 /// first, appends after, the `applied` annotation last.
 pub fn render(plan: &Plan, pod: PodRef<'_>, at: &Location) -> Vec<PatchOperation> {
     let mut ops = Vec::new();
-    let mut new_mounts: Vec<(ContainerRef, Vec<Value>)> = Vec::new();
+    // Grouped by container in a map: a scan per mount is quadratic.
+    let mut new_mounts: BTreeMap<(usize, usize), (ContainerRef, Vec<Value>)> = BTreeMap::new();
     let mut new_volumes = Vec::new();
     let mut new_inits = Vec::new();
+    let mut inserted_inits: Vec<(usize, Value)> = Vec::new();
     for change in &plan.changes {
         match &change.action {
             Action::SetReadOnlyRoot { container: c } => {
@@ -125,15 +127,23 @@ pub fn render(plan: &Plan, pod: PodRef<'_>, at: &Location) -> Vec<PatchOperation
             Action::AddMount {
                 container: c,
                 mount,
-            } => match new_mounts.iter_mut().find(|(r, _)| r == c) {
-                Some((_, list)) => list.push(mount.clone()),
-                None => new_mounts.push((*c, vec![mount.clone()])),
-            },
+            } => new_mounts
+                .entry((c.list as usize, c.index))
+                .or_insert_with(|| (*c, Vec::new()))
+                .1
+                .push(mount.clone()),
             Action::AddVolume { volume } => new_volumes.push(volume.clone()),
-            Action::AddInitContainer { init_container } => new_inits.push(init_container.clone()),
+            Action::AddInitContainer {
+                init_container,
+                before: None,
+            } => new_inits.push(init_container.clone()),
+            Action::AddInitContainer {
+                init_container,
+                before: Some(i),
+            } => inserted_inits.push((*i, init_container.clone())),
         }
     }
-    for (c, mounts) in new_mounts {
+    for (c, mounts) in new_mounts.into_values() {
         let base = container_base(&at.spec, c);
         append(
             &mut ops,
@@ -154,6 +164,16 @@ pub fn render(plan: &Plan, pod: PodRef<'_>, at: &Location) -> Vec<PatchOperation
         pointer(&at.spec, &["initContainers"]),
         new_inits,
     );
+    // Inserts come after every op that names an init container by index, and
+    // from the highest index down, so that each index still means what it
+    // meant in the pod as sent.
+    inserted_inits.sort_by_key(|(before, _)| std::cmp::Reverse(*before));
+    for (before, init) in inserted_inits {
+        ops.push(add(
+            pointer(&at.spec, &["initContainers", &before.to_string()]),
+            init,
+        ));
+    }
     if !ops.is_empty() {
         ops.push(applied_annotation(plan, pod, at));
     }
@@ -191,6 +211,8 @@ fn applied_annotation(plan: &Plan, pod: PodRef<'_>, at: &Location) -> PatchOpera
         .and_then(Value::as_str)
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default();
+    // Items already listed, per container: a scan per item is quadratic.
+    let mut recorded: BTreeMap<String, HashSet<String>> = BTreeMap::new();
     for change in &plan.changes {
         let item = match &change.action {
             Action::SetReadOnlyRoot { .. } => "readOnlyRootFilesystem".to_string(),
@@ -199,13 +221,16 @@ fn applied_annotation(plan: &Plan, pod: PodRef<'_>, at: &Location) -> PatchOpera
             }
             Action::MoveMount { from, to, .. } => format!("secretMoved:{from}->{to}"),
             Action::MakeMountReadOnly { .. } => "secretReadOnly".to_string(),
-            Action::AddInitContainer { init_container } => {
+            Action::AddInitContainer { init_container, .. } => {
                 format!("seed:{}", init_container["name"].as_str().unwrap_or(""))
             }
             Action::AddVolume { .. } => continue,
         };
         let list = summary.entry(change.container.clone()).or_default();
-        if !list.contains(&item) {
+        let seen = recorded
+            .entry(change.container.clone())
+            .or_insert_with(|| list.iter().cloned().collect());
+        if seen.insert(item.clone()) {
             list.push(item);
         }
     }

@@ -4,15 +4,19 @@
 //! The plan works on the pod JSON exactly as it was sent, so that fields this
 //! crate does not model survive, and indices in the plan point into that JSON.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::names::{seed_container_name, volume_name, SEED_CONTAINER_PREFIX};
+use super::names::{seed_container_name, volume_name};
 use super::options::{Options, RuleMode};
+pub use super::paths::is_within;
+use super::paths::{key_of, resolve, PathIndex};
+use super::seed;
+use super::volumes::{Access, Volumes};
 use crate::profile::model::{Medium, SecretMounts, WritablePathSpec};
-use crate::profile::validate::path_problem;
+use crate::profile::validate::writable_path_problem;
 use crate::profile::{Catalog, Resolution};
 
 pub const ANNOTATION_PREFIX: &str = "pod-hardener.dev/";
@@ -22,6 +26,9 @@ pub const WRITABLE_PATHS_ANNOTATION: &str = "pod-hardener.dev/writable-paths.";
 pub const PROFILE_ANNOTATION: &str = "pod-hardener.dev/profile.";
 pub const APPLIED_ANNOTATION: &str = "pod-hardener.dev/applied";
 const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
+/// Paths a `writable-paths.<container>` annotation may list; the rest are
+/// ignored with a warning (each becomes a volume, and the pod must fit etcd).
+pub const MAX_ANNOTATION_PATHS: usize = 128;
 /// Longest warning we emit; the API server truncates at 256.
 pub const MAX_WARNING: usize = 119;
 
@@ -94,8 +101,13 @@ pub enum Action {
         container: ContainerRef,
         mount_index: usize,
     },
-    /// A seed init container, appended to `initContainers`.
-    AddInitContainer { init_container: Value },
+    /// A seed init container: inserted just before the init container it
+    /// serves (`before`, an index as sent), appended for an app container.
+    AddInitContainer {
+        init_container: Value,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        before: Option<usize>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -137,6 +149,10 @@ pub struct Plan {
     pub changes: Vec<Change>,
     pub warnings: Vec<Warning>,
     pub containers: Vec<ContainerReport>,
+    /// Set when the hardened result would fail the pod's validation: the
+    /// engine then sends nothing (see `harden`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub invalid: Vec<String>,
 }
 
 impl Plan {
@@ -167,65 +183,118 @@ impl<'a> PodRef<'a> {
     }
 }
 
+/// Where a mount of a container comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// `volumeMounts[i]` as sent.
+    Sent(usize),
+    /// `volumeDevices[i]`: a block device file, never a directory.
+    Device,
+    /// A mount this plan adds.
+    Added,
+}
+
 /// A mount as the rules see it while they run: where it is now, and what backs it.
 #[derive(Debug, Clone)]
-struct MountState {
-    /// Index in the container's `volumeMounts` as sent; `None` for mounts we add.
-    index: Option<usize>,
-    path: String,
+struct Mount {
+    origin: Origin,
+    /// The path as written, lexically cleaned.
+    clean: String,
+    /// What paths are compared by (see `paths`).
+    key: String,
+    /// Why it is not writable; `None` when it is.
+    read_only: Option<&'static str>,
     secret: bool,
-    writable: bool,
     sub_path: bool,
 }
 
-/// What the pod's volumes are, by name.
-struct VolumeKinds<'a> {
-    volumes: &'a [Value],
+/// A container's mounts with an index of their resolved paths.
+struct Mounts {
+    list: Vec<Mount>,
+    index: PathIndex,
 }
 
-impl VolumeKinds<'_> {
-    fn get(&self, name: &str) -> Option<&Value> {
-        self.volumes
-            .iter()
-            .find(|v| v.get("name").and_then(Value::as_str) == Some(name))
+impl Mounts {
+    fn read(c: &Value, volumes: &Volumes<'_>) -> Mounts {
+        let mut mounts = Mounts {
+            list: Vec::new(),
+            index: PathIndex::new(),
+        };
+        let field = |f: &str| c.get(f).and_then(Value::as_array).into_iter().flatten();
+        for (i, m) in field("volumeMounts").enumerate() {
+            let text = |k: &str| m.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+            let class = text("name").and_then(|n| volumes.get(n));
+            let read_only = if m.get("readOnly").and_then(Value::as_bool) == Some(true) {
+                Some("a read-only mount")
+            } else {
+                match class.map(|c| c.access) {
+                    Some(Access::Writable) => None,
+                    Some(Access::ReadOnly(why)) => Some(why),
+                    Some(Access::Unknown) => Some("a volume of a kind pod-hardener does not know"),
+                    None => Some("a mount naming no volume"),
+                }
+            };
+            mounts.push(
+                Mount {
+                    origin: Origin::Sent(i),
+                    clean: String::new(),
+                    key: String::new(),
+                    read_only,
+                    secret: class.is_some_and(|c| c.secret),
+                    sub_path: text("subPath").is_some() || text("subPathExpr").is_some(),
+                },
+                text("mountPath").unwrap_or(""),
+            );
+        }
+        for d in field("volumeDevices") {
+            mounts.push(
+                Mount {
+                    origin: Origin::Device,
+                    clean: String::new(),
+                    key: String::new(),
+                    read_only: Some("a block device"),
+                    secret: false,
+                    sub_path: false,
+                },
+                d.get("devicePath").and_then(Value::as_str).unwrap_or(""),
+            );
+        }
+        mounts
     }
 
-    /// A `secret` volume, or a `projected` one with a `secret` source (the
-    /// service-account token volume has none).
-    fn is_secret(&self, name: &str) -> bool {
-        self.get(name).is_some_and(|v| {
-            v.get("secret").is_some()
-                || v.get("projected")
-                    .and_then(|p| p.get("sources"))
-                    .and_then(Value::as_array)
-                    .is_some_and(|s| s.iter().any(|src| src.get("secret").is_some()))
-        })
+    fn push(&mut self, mut mount: Mount, path: &str) {
+        let r = resolve(path);
+        mount.clean = r.clean;
+        mount.key = r.key;
+        self.index.insert(&mount.key, self.list.len());
+        self.list.push(mount);
     }
 
-    /// Volumes that the kubelet always mounts read-only.
-    fn is_read_only_kind(&self, name: &str) -> bool {
-        self.get(name).is_some_and(|v| {
-            ["secret", "configMap", "projected", "downwardAPI"]
-                .iter()
-                .any(|k| v.get(*k).is_some())
-        })
+    fn relocate(&mut self, id: usize, clean: String) {
+        let key = key_of(&clean);
+        self.index.remove(&self.list[id].key, id);
+        self.index.insert(&key, id);
+        self.list[id].clean = clean;
+        self.list[id].key = key;
+    }
+
+    /// The nearest mount at or above `key`: `Ok(())` when one there is
+    /// writable, else where it is and why it is not. `Err(None)`: no mount.
+    fn coverage<'s>(&'s self, key: &'s str) -> Result<(), Option<(&'s str, &'static str)>> {
+        let Some((at, ids)) = self.index.nearest(key) else {
+            return Err(None);
+        };
+        if ids.iter().any(|&i| self.list[i].read_only.is_none()) {
+            return Ok(());
+        }
+        Err(Some((at, self.list[ids[0]].read_only.unwrap_or(""))))
     }
 }
 
-/// `path` is `dir` or inside it.
-pub fn is_within(path: &str, dir: &str) -> bool {
-    dir == "/"
-        || path == dir
-        || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
-}
-
-/// Mount paths compare without a trailing slash.
-fn clean_path(p: &str) -> String {
-    if p.len() > 1 {
-        p.trim_end_matches('/').to_string()
-    } else {
-        p.to_string()
-    }
+/// A path the container needs writable: from its profile or an annotation.
+struct Wanted {
+    spec: WritablePathSpec,
+    key: String,
 }
 
 fn short(message: String) -> String {
@@ -239,61 +308,161 @@ fn short(message: String) -> String {
     format!("{}...", &message[..cut])
 }
 
+/// A pod that only schedules on Windows nodes: by `spec.os.name`, by
+/// `nodeSelector`, or by a required node affinity every term of which pins
+/// the OS to Windows.
+fn targets_windows(spec: &Value) -> bool {
+    const OS_LABELS: [&str; 2] = ["kubernetes.io/os", "beta.kubernetes.io/os"];
+    if spec.pointer("/os/name").and_then(Value::as_str) == Some("windows") {
+        return true;
+    }
+    if OS_LABELS
+        .iter()
+        .any(|l| spec.pointer("/nodeSelector").and_then(|s| s.get(*l)) == Some(&json!("windows")))
+    {
+        return true;
+    }
+    let terms = spec
+        .pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
+        .and_then(Value::as_array);
+    terms.is_some_and(|terms| {
+        !terms.is_empty()
+            && terms.iter().all(|t| {
+                t.get("matchExpressions")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|e| {
+                        let values = e.get("values").and_then(Value::as_array);
+                        e.get("key")
+                            .and_then(Value::as_str)
+                            .is_some_and(|k| OS_LABELS.contains(&k))
+                            && e.get("operator") == Some(&json!("In"))
+                            && values
+                                .is_some_and(|v| !v.is_empty() && v.iter().all(|x| x == "windows"))
+                    })
+            })
+    })
+}
+
+/// Why a container can undo a read-only root (remount `/` read-write).
+fn can_remount_root(c: &Value) -> Option<&'static str> {
+    let sc = c.get("securityContext")?;
+    if sc.get("privileged").and_then(Value::as_bool) == Some(true) {
+        return Some("privileged");
+    }
+    let adds = sc.pointer("/capabilities/add").and_then(Value::as_array)?;
+    adds.iter()
+        .filter_map(Value::as_str)
+        .any(|cap| {
+            let cap = cap.trim_start_matches("CAP_").trim_start_matches("cap_");
+            cap.eq_ignore_ascii_case("SYS_ADMIN") || cap.eq_ignore_ascii_case("ALL")
+        })
+        .then_some("SYS_ADMIN")
+}
+
 /// Decides every change for one pod.
 pub fn plan(pod: PodRef<'_>, catalog: &Catalog, options: &Options) -> Plan {
     let mut plan = Plan::default();
-    if options.allow_opt_out && pod.annotation(SKIP_ANNOTATION) == Some("true") {
-        plan.skipped = Some(format!("opted out by annotation {SKIP_ANNOTATION}"));
-        return plan;
+    let pod_warning = |plan: &mut Plan, message: String| {
+        plan.warnings.push(Warning {
+            container: None,
+            message: short(message),
+        })
+    };
+    match pod.annotation(SKIP_ANNOTATION) {
+        Some("true") if options.allow_opt_out => {
+            plan.skipped = Some(format!("opted out by annotation {SKIP_ANNOTATION}"));
+            return plan;
+        }
+        Some("true") => pod_warning(
+            &mut plan,
+            format!("{SKIP_ANNOTATION} ignored: opt-out is not allowed here"),
+        ),
+        Some(other) => pod_warning(
+            &mut plan,
+            format!("{SKIP_ANNOTATION}: {other:?} ignored: only \"true\" opts out"),
+        ),
+        None => {}
     }
     if pod.annotation(MIRROR_ANNOTATION).is_some() {
         plan.skipped = Some("mirror pod (static pods cannot be changed)".into());
         return plan;
     }
-    if pod.spec.pointer("/os/name").and_then(Value::as_str) == Some("windows") {
+    if targets_windows(pod.spec) {
         plan.skipped = Some("Windows pod (no read-only root filesystem on Windows)".into());
         return plan;
     }
 
+    let list = |f: &str| {
+        pod.spec
+            .get(f)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+    };
+    let name_of = |c: &Value| c.get("name").and_then(Value::as_str).map(str::to_string);
+    let hardenable: HashSet<String> = list("initContainers")
+        .chain(list("containers"))
+        .filter_map(name_of)
+        .collect();
+    let mut container_names: HashSet<String> = hardenable
+        .iter()
+        .cloned()
+        .chain(list("ephemeralContainers").filter_map(name_of))
+        .collect();
+
     let skip_containers: HashSet<&str> = match pod.annotation(SKIP_CONTAINERS_ANNOTATION) {
-        Some(list) if options.allow_opt_out => list
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect(),
+        Some(names) if options.allow_opt_out => {
+            let names: HashSet<&str> = names
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            let missing = names.iter().filter(|n| !hardenable.contains(**n)).count();
+            if let Some(first) = names.iter().find(|n| !hardenable.contains(**n)) {
+                pod_warning(
+                    &mut plan,
+                    format!("{SKIP_CONTAINERS_ANNOTATION} names {missing} unknown container(s), e.g. {first:?}"),
+                );
+            }
+            names
+        }
         Some(_) => {
-            plan.warnings.push(Warning {
-                container: None,
-                message: format!(
-                    "{SKIP_CONTAINERS_ANNOTATION} ignored: opt-out is not allowed here"
-                ),
-            });
+            pod_warning(
+                &mut plan,
+                format!("{SKIP_CONTAINERS_ANNOTATION} ignored: opt-out is not allowed here"),
+            );
             HashSet::new()
         }
         None => HashSet::new(),
     };
+    // Tuning annotations that name no container would silently do nothing.
+    for key in pod
+        .metadata
+        .get("annotations")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|a| a.keys())
+    {
+        let named = key
+            .strip_prefix(WRITABLE_PATHS_ANNOTATION)
+            .or_else(|| key.strip_prefix(PROFILE_ANNOTATION));
+        if let Some(name) = named.filter(|n| !hardenable.contains(*n)) {
+            pod_warning(
+                &mut plan,
+                format!("annotation {key} ignored: no container {name:?}"),
+            );
+        }
+    }
 
-    let empty = Vec::new();
-    let volumes = VolumeKinds {
-        volumes: pod
-            .spec
-            .get("volumes")
-            .and_then(Value::as_array)
-            .unwrap_or(&empty),
-    };
-    let mut volume_names: HashSet<String> = volumes
-        .volumes
-        .iter()
-        .filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_string))
+    let volumes = Volumes::new(pod.spec, pod.claim_names);
+    let mut volume_names: HashSet<String> = list("volumes")
+        .filter_map(name_of)
         .chain(pod.claim_names.iter().cloned())
         .collect();
-    let mut container_names: HashSet<String> =
-        ["initContainers", "containers", "ephemeralContainers"]
-            .iter()
-            .filter_map(|f| pod.spec.get(*f).and_then(Value::as_array))
-            .flatten()
-            .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
-            .collect();
+    let shared_dirs: HashSet<String> = options.shared_dirs.iter().map(|d| resolve(d).key).collect();
+    let seeds_listed = seed::listed_seeds(pod.annotation(APPLIED_ANNOTATION));
 
     let mut ctx = Ctx {
         plan: &mut plan,
@@ -302,6 +471,8 @@ pub fn plan(pod: PodRef<'_>, catalog: &Catalog, options: &Options) -> Plan {
         volumes: &volumes,
         volume_names: &mut volume_names,
         container_names: &mut container_names,
+        shared_dirs: &shared_dirs,
+        seeds_listed: &seeds_listed,
         pod,
     };
     for list in [ContainerList::Init, ContainerList::App] {
@@ -318,9 +489,13 @@ struct Ctx<'a, 'p> {
     plan: &'a mut Plan,
     catalog: &'a Catalog,
     options: &'a Options,
-    volumes: &'a VolumeKinds<'p>,
+    volumes: &'a Volumes<'p>,
     volume_names: &'a mut HashSet<String>,
     container_names: &'a mut HashSet<String>,
+    /// The configured shared directories, resolved.
+    shared_dirs: &'a HashSet<String>,
+    /// Seed container names the `applied` annotation records.
+    seeds_listed: &'a HashSet<String>,
     pod: PodRef<'p>,
 }
 
@@ -398,44 +573,38 @@ impl<'a> Ctx<'a, '_> {
             self.plan.containers.push(report);
             return;
         }
-        if at.list == ContainerList::Init && name.starts_with(SEED_CONTAINER_PREFIX) {
+        if at.list == ContainerList::Init && seed::is_ours(c, self.seeds_listed, self.volumes) {
             report.skipped = Some("seed container added by pod-hardener".into());
             self.plan.containers.push(report);
             return;
         }
         self.plan.containers.push(report);
 
-        let mut writable: Vec<WritablePathSpec> = resolution
-            .writable_paths()
-            .iter()
-            .map(|w| w.spec())
-            .collect();
-        self.annotation_paths(&name, &mut writable);
+        // A profile with `readOnlyRootFilesystem: false` keeps a writable
+        // root: rules 2 and 3 have nothing to do, rule 1 still applies.
+        let read_only_root = resolution.read_only_root();
+        let mut wanted = Vec::new();
+        let mut wanted_keys = HashSet::new();
+        for w in resolution.writable_paths() {
+            let spec = w.spec();
+            let r = resolve(&spec.path);
+            if wanted_keys.insert(r.key.clone()) {
+                wanted.push(Wanted {
+                    spec: WritablePathSpec {
+                        path: r.clean,
+                        ..spec
+                    },
+                    key: r.key,
+                });
+            }
+        }
+        self.annotation_paths(&name, read_only_root, &mut wanted, &mut wanted_keys);
+        let mut wanted_index = PathIndex::new();
+        for (i, w) in wanted.iter().enumerate() {
+            wanted_index.insert(&w.key, i);
+        }
 
-        let mut mounts: Vec<MountState> = c
-            .get("volumeMounts")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-            .map(|(i, m)| {
-                let vol = m.get("name").and_then(Value::as_str).unwrap_or("");
-                MountState {
-                    index: Some(i),
-                    path: clean_path(m.get("mountPath").and_then(Value::as_str).unwrap_or("")),
-                    secret: self.volumes.is_secret(vol),
-                    writable: m.get("readOnly").and_then(Value::as_bool) != Some(true)
-                        && !self.volumes.is_read_only_kind(vol),
-                    sub_path: m
-                        .get("subPath")
-                        .and_then(Value::as_str)
-                        .is_some_and(|s| !s.is_empty())
-                        || m.get("subPathExpr")
-                            .and_then(Value::as_str)
-                            .is_some_and(|s| !s.is_empty()),
-                }
-            })
-            .collect();
+        let mut mounts = Mounts::read(c, self.volumes);
 
         // Rule 1: secret mounts.
         let secret_mode = match (self.options.secret_mounts, resolution.secret_mounts()) {
@@ -444,29 +613,25 @@ impl<'a> Ctx<'a, '_> {
             _ => RuleMode::Enforce,
         };
         if secret_mode != RuleMode::Off {
-            let mut shared: Vec<String> = self
-                .options
-                .shared_dirs
-                .iter()
-                .map(|d| clean_path(d))
-                .collect();
+            let mut own_shared: HashSet<String> = wanted_keys;
             if let Some(wd) = c.get("workingDir").and_then(Value::as_str) {
-                shared.push(clean_path(wd));
+                own_shared.insert(resolve(wd).key);
             }
-            shared.extend(resolution.app_dirs().iter().map(|d| clean_path(d)));
-            shared.extend(writable.iter().map(|w| w.path.clone()));
-            self.secret_rule(at, &name, c, secret_mode, &shared, &writable, &mut mounts);
+            own_shared.extend(resolution.app_dirs().iter().map(|d| resolve(d).key));
+            let places = Places {
+                shared: self.shared_dirs,
+                own_shared: &own_shared,
+                wanted: &wanted_index,
+            };
+            self.secret_rule(at, &name, c, secret_mode, &places, &mut mounts);
         }
 
         // Rule 2: writable paths.
-        if self.options.writable_paths != RuleMode::Off {
-            self.writable_rule(at, &name, c, &writable, &mut mounts);
+        if self.options.writable_paths != RuleMode::Off && read_only_root {
+            self.writable_rule(at, &name, c, &wanted, &mut mounts);
         }
         for data in resolution.data_paths() {
-            if !mounts
-                .iter()
-                .any(|m| m.writable && !m.sub_path && is_within(data, &m.path))
-            {
+            if mounts.coverage(&resolve(data).key).is_err() {
                 self.warn(
                     &name,
                     format!("container {name:?}: no volume at data path {data}; data would be lost on restart"),
@@ -475,12 +640,26 @@ impl<'a> Ctx<'a, '_> {
         }
 
         // Rule 3: read-only root.
-        if self.options.read_only_root != RuleMode::Off && resolution.read_only_root() {
+        if self.options.read_only_root != RuleMode::Off && read_only_root {
+            if let Some(how) = can_remount_root(c) {
+                self.warn(
+                    &name,
+                    format!("container {name:?} is {how}: it can remount / read-write, so read-only root is cosmetic"),
+                );
+            }
             self.read_only_rule(at, &name, c, resolution.name().to_string());
         }
     }
 
-    fn annotation_paths(&mut self, name: &str, writable: &mut Vec<WritablePathSpec>) {
+    /// Adds the paths of `writable-paths.<name>` to `wanted` (at most
+    /// `MAX_ANNOTATION_PATHS`, each checked, duplicates by resolved path dropped).
+    fn annotation_paths(
+        &mut self,
+        name: &str,
+        read_only_root: bool,
+        wanted: &mut Vec<Wanted>,
+        keys: &mut HashSet<String>,
+    ) {
         let key = format!("{WRITABLE_PATHS_ANNOTATION}{name}");
         let pod = self.pod;
         let Some(extra) = pod.annotation(&key) else {
@@ -493,64 +672,93 @@ impl<'a> Ctx<'a, '_> {
             );
             return;
         }
-        for p in extra.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let p = clean_path(p);
-            if let Some(why) = path_problem(&p) {
+        if !read_only_root {
+            self.warn(
+                name,
+                format!("{key} ignored: the profile keeps the root writable"),
+            );
+            return;
+        }
+        let mut entries = extra.split(',').map(str::trim).filter(|s| !s.is_empty());
+        for p in entries.by_ref().take(MAX_ANNOTATION_PATHS) {
+            let trimmed = if p.len() > 1 {
+                p.trim_end_matches('/')
+            } else {
+                p
+            };
+            if let Some(why) = writable_path_problem(trimmed) {
                 self.warn(
                     name,
-                    format!("writable path {p:?} from annotation ignored: {why}"),
+                    format!("writable path {trimmed:?} from annotation ignored: {why}"),
                 );
-            } else if !writable.iter().any(|w| w.path == p) {
-                writable.push(WritablePathSpec {
-                    path: p,
-                    ..Default::default()
+                continue;
+            }
+            let r = resolve(trimmed);
+            if keys.insert(r.key.clone()) {
+                wanted.push(Wanted {
+                    spec: WritablePathSpec {
+                        path: r.clean,
+                        ..Default::default()
+                    },
+                    key: r.key,
                 });
             }
         }
+        let over = entries.count();
+        if over > 0 {
+            self.warn(
+                name,
+                format!("{over} more paths in {key} ignored: at most {MAX_ANNOTATION_PATHS}"),
+            );
+        }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn secret_rule(
         &mut self,
         at: ContainerRef,
         name: &str,
         c: &Value,
         mode: RuleMode,
-        shared: &[String],
-        writable: &[WritablePathSpec],
-        mounts: &mut [MountState],
+        places: &Places<'_>,
+        mounts: &mut Mounts,
     ) {
         let raw = c.get("volumeMounts").and_then(Value::as_array);
-        for i in 0..mounts.len() {
-            if !mounts[i].secret {
+        // Next `secrets-<n>` to try per directory, so that many secrets on one
+        // directory (or many taken variants) cost linear time in total.
+        let mut next_variant: HashMap<String, usize> = HashMap::new();
+        for id in 0..mounts.list.len() {
+            let (index, secret) = match mounts.list[id].origin {
+                Origin::Sent(i) => (i, mounts.list[id].secret),
+                _ => continue,
+            };
+            if !secret {
                 continue;
             }
-            let index = mounts[i].index.expect("only sent mounts exist yet");
-            let path = mounts[i].path.clone();
-            if mounts[i].sub_path {
-                self.warn(name, format!("container {name:?}: secret subPath mount at {path} never gets rotated values"));
+            let Mount {
+                clean,
+                key,
+                sub_path,
+                ..
+            } = mounts.list[id].clone();
+            if sub_path {
+                self.warn(name, format!("container {name:?}: secret subPath mount at {clean} never gets rotated values"));
             } else {
-                let nested = mounts
-                    .iter()
-                    .enumerate()
-                    .any(|(j, m)| j != i && is_within(&m.path, &path) && m.path != path)
-                    || writable
-                        .iter()
-                        .any(|w| is_within(&w.path, &path) && w.path != path);
-                let on_shared = shared.contains(&path);
+                let on_shared = places.is_shared(&key);
+                let nested = mounts.index.has_below(&key) || places.wanted.has_below(&key);
                 if on_shared || nested {
-                    let taken: HashSet<&str> = mounts.iter().map(|m| m.path.as_str()).collect();
-                    let base = if path == "/" {
-                        String::new()
-                    } else {
-                        path.clone()
+                    let base = if key == "/" { "" } else { clean.as_str() };
+                    let n = next_variant.entry(key.clone()).or_insert(1);
+                    let to = loop {
+                        let candidate = if *n == 1 {
+                            format!("{base}/secrets")
+                        } else {
+                            format!("{base}/secrets-{n}")
+                        };
+                        if places.allows_secret_at(&key_of(&candidate), &mounts.index) {
+                            break candidate;
+                        }
+                        *n += 1;
                     };
-                    let mut to = format!("{base}/secrets");
-                    let mut n = 2;
-                    while taken.contains(to.as_str()) || writable.iter().any(|w| w.path == to) {
-                        to = format!("{base}/secrets-{n}");
-                        n += 1;
-                    }
                     let why = if on_shared {
                         "a shared directory"
                     } else {
@@ -563,21 +771,21 @@ impl<'a> Ctx<'a, '_> {
                             Action::MoveMount {
                                 container: at,
                                 mount_index: index,
-                                from: path.clone(),
+                                from: clean.clone(),
                                 to: to.clone(),
                             },
-                            format!("secret mount at {path} sits on {why}; moved to {to}"),
+                            format!("secret mount at {clean} sits on {why}; moved to {to}"),
                         );
                         self.warn(
                             name,
-                            format!("container {name:?}: secret mount moved {path} -> {to}"),
+                            format!("container {name:?}: secret mount moved {clean} -> {to}"),
                         );
-                        mounts[i].path = to;
+                        mounts.relocate(id, to);
                     } else {
                         self.warn(
                             name,
                             format!(
-                                "container {name:?}: secret mount at {path} would move to {to}"
+                                "container {name:?}: secret mount at {clean} would move to {to}"
                             ),
                         );
                     }
@@ -589,6 +797,7 @@ impl<'a> Ctx<'a, '_> {
                 .and_then(Value::as_bool)
                 == Some(true);
             if !read_only {
+                let now = mounts.list[id].clean.clone();
                 if mode == RuleMode::Enforce {
                     self.change(
                         Rule::SecretMounts,
@@ -597,15 +806,12 @@ impl<'a> Ctx<'a, '_> {
                             container: at,
                             mount_index: index,
                         },
-                        format!("secret mount at {} made readOnly", mounts[i].path),
+                        format!("secret mount at {now} made readOnly"),
                     );
                 } else {
                     self.warn(
                         name,
-                        format!(
-                            "container {name:?}: secret mount at {} would be made readOnly",
-                            mounts[i].path
-                        ),
+                        format!("container {name:?}: secret mount at {now} would be made readOnly"),
                     );
                 }
             }
@@ -617,26 +823,30 @@ impl<'a> Ctx<'a, '_> {
         at: ContainerRef,
         name: &str,
         c: &Value,
-        writable: &[WritablePathSpec],
-        mounts: &mut Vec<MountState>,
+        wanted: &[Wanted],
+        mounts: &mut Mounts,
     ) {
         let mut seeds: Vec<(String, String)> = Vec::new(); // (path, volume)
-        for wp in writable {
-            if mounts
-                .iter()
-                .any(|m| m.writable && !m.sub_path && is_within(&wp.path, &m.path))
-            {
-                continue;
-            }
-            if mounts.iter().any(|m| m.path == wp.path) {
-                self.warn(
-                    name,
-                    format!(
-                        "container {name:?}: {} stays read-only: a read-only mount is there",
-                        wp.path
-                    ),
-                );
-                continue;
+        for w in wanted {
+            let wp = &w.spec;
+            match mounts.coverage(&w.key) {
+                Ok(()) => continue,
+                Err(Some((there, why))) => {
+                    let message = if there == w.key {
+                        format!(
+                            "container {name:?}: {} stays read-only: {why} is there",
+                            wp.path
+                        )
+                    } else {
+                        format!(
+                            "container {name:?}: {} stays read-only: inside {why} at {there}",
+                            wp.path
+                        )
+                    };
+                    self.warn(name, message);
+                    continue;
+                }
+                Err(None) => {}
             }
             if self.options.writable_paths == RuleMode::Warn {
                 self.warn(
@@ -679,24 +889,33 @@ impl<'a> Ctx<'a, '_> {
                     c.get("image").and_then(Value::as_str).unwrap_or("")
                 ),
             );
-            mounts.push(MountState {
-                index: None,
-                path: wp.path.clone(),
-                secret: false,
-                writable: true,
-                sub_path: false,
-            });
+            mounts.push(
+                Mount {
+                    origin: Origin::Added,
+                    clean: String::new(),
+                    key: String::new(),
+                    read_only: None,
+                    secret: false,
+                    sub_path: false,
+                },
+                &wp.path,
+            );
             if wp.seed {
                 seeds.push((wp.path.clone(), volume));
             }
         }
         if !seeds.is_empty() {
-            let init = self.seed_container(name, c, &seeds);
+            let init_name = seed_container_name(name, self.container_names);
+            let init = seed::build(init_name, c, &seeds);
+            // A seed runs before the container it serves: just before it
+            // when that is an init container (native sidecars included).
+            let before = (at.list == ContainerList::Init).then_some(at.index);
             self.change(
                 Rule::WritablePaths,
                 name,
                 Action::AddInitContainer {
                     init_container: init,
+                    before,
                 },
                 format!(
                     "copy the image's files into the emptyDir at {}",
@@ -708,39 +927,6 @@ impl<'a> Ctx<'a, '_> {
                 ),
             );
         }
-    }
-
-    /// An init container of the same image that copies each seeded directory's
-    /// shipped content into its emptyDir, mounted at a staging path.
-    fn seed_container(&mut self, name: &str, c: &Value, seeds: &[(String, String)]) -> Value {
-        let init_name = seed_container_name(name, self.container_names);
-        let mut script = String::from("set -e");
-        let mut mounts = Vec::new();
-        for (i, (path, volume)) in seeds.iter().enumerate() {
-            let staging = format!("/ph-seed/{i}");
-            script.push_str(&format!("; cp -a {}/. {staging}/", shell_quote(path)));
-            mounts.push(json!({ "name": volume, "mountPath": staging }));
-        }
-        let mut security = c
-            .get("securityContext")
-            .cloned()
-            .unwrap_or_else(|| json!({}));
-        if let Some(obj) = security.as_object_mut() {
-            obj.insert("readOnlyRootFilesystem".into(), json!(true));
-        }
-        let mut init = json!({
-            "name": init_name,
-            "image": c.get("image").cloned().unwrap_or(Value::Null),
-            "command": ["/bin/sh", "-c", script],
-            "volumeMounts": mounts,
-            "securityContext": security,
-        });
-        for field in ["imagePullPolicy", "resources"] {
-            if let Some(v) = c.get(field) {
-                init[field] = v.clone();
-            }
-        }
-        init
     }
 
     fn read_only_rule(&mut self, at: ContainerRef, name: &str, c: &Value, profile: String) {
@@ -782,6 +968,28 @@ impl<'a> Ctx<'a, '_> {
     }
 }
 
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
+/// Where a secret may not sit, for one container.
+struct Places<'a> {
+    /// The configured shared directories.
+    shared: &'a HashSet<String>,
+    /// The container's working directory, app dirs and writable paths.
+    own_shared: &'a HashSet<String>,
+    /// The container's writable paths.
+    wanted: &'a PathIndex,
+}
+
+impl Places<'_> {
+    fn is_shared(&self, key: &str) -> bool {
+        self.shared.contains(key) || self.own_shared.contains(key)
+    }
+
+    /// A secret at `key` would satisfy the rule, so a second pass leaves it:
+    /// not shared, nothing mounted or wanted there or under it.
+    fn allows_secret_at(&self, key: &str, mounts: &PathIndex) -> bool {
+        !self.is_shared(key)
+            && !mounts.contains(key)
+            && !mounts.has_below(key)
+            && !self.wanted.contains(key)
+            && !self.wanted.has_below(key)
+    }
 }

@@ -22,6 +22,11 @@ profiles:
   - name: legacy
     match: ["example.com/legacy/*"]
     readOnlyRootFilesystem: false
+  - name: legacy-rw
+    match: [example.com/rw]
+    readOnlyRootFilesystem: false
+    writablePaths: [/tmp]
+    dataPaths: [/data]
   - name: app
     match: [example.com/app]
     writablePaths: [/tmp]
@@ -470,4 +475,568 @@ fn warnings_are_short() {
         "{:?}",
         plan.warnings
     );
+}
+
+// ---- issue 17: every corner the API server accepts ----
+
+fn warned(plan: &Plan, needle: &str) -> bool {
+    plan.warnings.iter().any(|w| w.message.contains(needle))
+}
+
+fn init_names(out: &Value) -> Vec<&str> {
+    out["spec"]["initContainers"]
+        .as_array()
+        .map(|a| a.iter().map(|c| c["name"].as_str().unwrap()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn null_security_context_never_leaves_a_seed_container_writable() {
+    // 17.1: `securityContext:` with nothing after it (Helm output).
+    let doc = pod(
+        json!({"containers": [{"name": "es", "image": "example.com/search", "securityContext": null}]}),
+    );
+    let (plan, out, _) = run(&doc);
+    assert!(plan.invalid.is_empty());
+    assert_eq!(
+        out["spec"]["initContainers"][0]["securityContext"],
+        json!({"readOnlyRootFilesystem": true})
+    );
+    assert_eq!(
+        out["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+        true
+    );
+}
+
+#[test]
+fn a_result_failing_validation_is_never_sent() {
+    // 17.1: the engine's own check on what it would send. A seed container
+    // that is not read-only, and a patch that breaks the API's rules, are
+    // each found; the planned result of a valid pod has neither.
+    let doc = pod(json!({"containers": [{"name": "es", "image": "example.com/search"}]}));
+    let c = catalog();
+    let mut plan = plan::plan(
+        PodRef {
+            metadata: &doc["metadata"],
+            spec: &doc["spec"],
+            claim_names: &[],
+        },
+        &c,
+        &Options::default(),
+    );
+    let pod_ref = PodRef {
+        metadata: &doc["metadata"],
+        spec: &doc["spec"],
+        claim_names: &[],
+    };
+    let ops = render(&plan, pod_ref, &Location::pod());
+    assert!(check_result(&doc, &Location::pod(), &plan, &ops, &[]).is_empty());
+    for change in &mut plan.changes {
+        if let Action::AddInitContainer { init_container, .. } = &mut change.action {
+            init_container["securityContext"] = Value::Null;
+        }
+    }
+    let ops = render(&plan, pod_ref, &Location::pod());
+    let problems = check_result(&doc, &Location::pod(), &plan, &ops, &[]);
+    assert!(
+        problems.iter().any(|p| p.contains("read-only root")),
+        "{problems:?}"
+    );
+    for change in &mut plan.changes {
+        if let Action::AddVolume { volume } = &mut change.action {
+            volume["name"] = json!("Not A Label");
+        }
+    }
+    let ops = render(&plan, pod_ref, &Location::pod());
+    let problems = check_result(&doc, &Location::pod(), &plan, &ops, &[]);
+    assert!(
+        problems.iter().any(|p| p.contains("DNS-1123")),
+        "{problems:?}"
+    );
+    // Problems the pod had before are not ours: they do not stop hardening.
+    let broken = pod(
+        json!({"containers": [{"name": "app", "image": "example.com/app",
+        "volumeMounts": [{"name": "missing", "mountPath": "/x"}]}]}),
+    );
+    let h = harden(&broken, &Location::pod(), &c, &Options::default());
+    assert!(h.plan.invalid.is_empty() && !h.ops.is_empty());
+}
+
+#[test]
+fn a_user_container_named_like_a_seed_is_hardened() {
+    // 17.2: the prefix proves nothing; what the container is does.
+    let doc = pod(json!({
+        "volumes": [{"name": "s", "secret": {"secretName": "s"}}],
+        "initContainers": [{"name": "ph-seed-x", "image": "example.com/app",
+            "volumeMounts": [{"name": "s", "mountPath": "/etc"}]}],
+        "containers": [{"name": "app", "image": "example.com/app"}]}));
+    let strict = Options {
+        allow_opt_out: false,
+        ..Options::default()
+    };
+    let (plan, out, _) = run_with(&doc, &strict);
+    let init = &out["spec"]["initContainers"][0];
+    assert_eq!(init["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(mount_paths(init)[0], "/etc/secrets");
+    assert!(plan.containers.iter().all(|c| c.skipped.is_none()));
+
+    // Our own seed container, once changed, is no longer ours.
+    let seeded = pod(json!({"containers": [{"name": "es", "image": "example.com/search"}]}));
+    let (_, mut out, _) = run(&seeded);
+    assert_eq!(init_names(&out), ["ph-seed-es"]);
+    out["spec"]["initContainers"][0]["command"][2] = json!("set -e; cp -a '/x'/. /ph-seed/0/; id");
+    let h = harden(&out, &Location::pod(), &catalog(), &Options::default());
+    let report = h
+        .plan
+        .containers
+        .iter()
+        .find(|c| c.name == "ph-seed-es")
+        .unwrap();
+    assert!(report.skipped.is_none());
+    assert!(!h.ops.is_empty());
+}
+
+#[test]
+fn a_moved_secret_lands_where_the_rule_allows() {
+    // 17.3: /var/run/secrets holds the token's directory: not a free place.
+    let doc = pod(json!({
+        "volumes": [{"name": "s", "secret": {"secretName": "s"}},
+                    {"name": "kube-api-access-x", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}],
+        "containers": [{"name": "app", "image": "example.com/app", "workingDir": "/srv/app/secrets",
+            "volumeMounts": [{"name": "s", "mountPath": "/var/run"},
+                             {"name": "kube-api-access-x", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true}]},
+                       {"name": "two", "image": "example.com/app",
+            "volumeMounts": [{"name": "s", "mountPath": "/srv/app"}]}]}));
+    let (_, out, _) = run(&doc);
+    assert_eq!(
+        mount_paths(&out["spec"]["containers"][0])[0],
+        "/var/run/secrets-2"
+    );
+    // The working directory is no place for it either (app dirs are shared).
+    assert_eq!(
+        mount_paths(&out["spec"]["containers"][1])[0],
+        "/srv/app/secrets"
+    );
+    let doc = pod(json!({
+        "volumes": [{"name": "s", "secret": {"secretName": "s"}}],
+        "containers": [{"name": "app", "image": "example.com/app", "workingDir": "/etc/secrets",
+            "volumeMounts": [{"name": "s", "mountPath": "/etc"}]}]}));
+    let (_, out, _) = run(&doc);
+    assert_eq!(
+        mount_paths(&out["spec"]["containers"][0])[0],
+        "/etc/secrets-2"
+    );
+}
+
+#[test]
+fn read_only_volumes_never_count_as_writable() {
+    // 17.4 and issue 14: readOnly on the volume source, image volumes.
+    for (source, why) in [
+        (
+            json!({"persistentVolumeClaim": {"claimName": "c", "readOnly": true}}),
+            "readOnly on the volume",
+        ),
+        (
+            json!({"csi": {"driver": "d", "readOnly": true}}),
+            "readOnly on the volume",
+        ),
+        (
+            json!({"nfs": {"server": "n", "path": "/", "readOnly": true}}),
+            "readOnly on the volume",
+        ),
+        (
+            json!({"image": {"reference": "example.com/assets:1"}}),
+            "an image volume",
+        ),
+        (json!({"someFutureSource": {}}), "does not know"),
+    ] {
+        let mut volume = source.clone();
+        volume["name"] = json!("v");
+        let doc = pod(json!({"volumes": [volume],
+            "containers": [{"name": "web", "image": "example.com/web", "volumeMounts": [{"name": "v", "mountPath": "/run"}]}]}));
+        let (plan, out, _) = run(&doc);
+        let c = &out["spec"]["containers"][0];
+        assert_eq!(
+            mount_paths(c),
+            ["/run", "/var/cache/web", "/tmp"],
+            "{source}"
+        );
+        assert!(
+            warned(&plan, "/run stays read-only"),
+            "{source}: {:?}",
+            plan.warnings
+        );
+        assert!(warned(&plan, why), "{source}: {:?}", plan.warnings);
+    }
+    // Without readOnly the same claim is writable.
+    let doc = pod(
+        json!({"volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "c"}}],
+        "containers": [{"name": "web", "image": "example.com/web", "volumeMounts": [{"name": "v", "mountPath": "/run"}]}]}),
+    );
+    let (plan, _, _) = run(&doc);
+    assert!(!warned(&plan, "stays read-only"));
+}
+
+#[test]
+fn paths_are_compared_as_the_runtime_resolves_them() {
+    // 17.5: `tmp`, `//tmp`, `/var/cache/./web`, `/var/run` == `/run`.
+    let doc = pod(json!({
+        "volumes": [{"name": "a", "emptyDir": {}}, {"name": "b", "emptyDir": {}}, {"name": "c", "emptyDir": {}},
+                    {"name": "s", "secret": {"secretName": "s"}}],
+        "containers": [{"name": "web", "image": "example.com/web",
+            "volumeMounts": [{"name": "a", "mountPath": "tmp"}, {"name": "b", "mountPath": "/var/cache/./web"},
+                             {"name": "c", "mountPath": "/var/run/"}, {"name": "s", "mountPath": "//etc/"}]},
+                       {"name": "two", "image": "example.com/app",
+            "volumeMounts": [{"name": "a", "mountPath": "//tmp"}]}]}));
+    let (plan, out, _) = run(&doc);
+    assert_eq!(
+        mount_paths(&out["spec"]["containers"][0]),
+        ["tmp", "/var/cache/./web", "/var/run/", "/etc/secrets"]
+    );
+    assert_eq!(mount_paths(&out["spec"]["containers"][1]), ["//tmp"]);
+    assert_eq!(plan.count(Rule::WritablePaths), 0);
+}
+
+#[test]
+fn block_devices_take_their_path() {
+    // 17.6: no emptyDir where a block device is.
+    let doc = pod(json!({
+        "volumes": [{"name": "disk", "persistentVolumeClaim": {"claimName": "raw"}}],
+        "containers": [{"name": "app", "image": "example.com/app",
+            "volumeDevices": [{"name": "disk", "devicePath": "/tmp"}]}]}));
+    let (plan, out, _) = run(&doc);
+    assert!(out["spec"]["containers"][0].get("volumeMounts").is_none());
+    assert!(
+        warned(&plan, "/tmp stays read-only: a block device"),
+        "{:?}",
+        plan.warnings
+    );
+}
+
+#[test]
+fn sub_path_mounts_count_as_volumes_at_their_path() {
+    // 17.7: the standard postgres claim with subPath, an emptyDir with subPath.
+    let doc = pod(json!({
+        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "d"}}, {"name": "scratch", "emptyDir": {}}],
+        "containers": [{"name": "es", "image": "example.com/search",
+            "volumeMounts": [{"name": "data", "mountPath": "/opt/search/data", "subPath": "pgdata"},
+                             {"name": "scratch", "mountPath": "/tmp", "subPath": "t"}]}]}));
+    let (plan, out, _) = run(&doc);
+    assert!(!warned(&plan, "data path"), "{:?}", plan.warnings);
+    assert!(!warned(&plan, "stays read-only"), "{:?}", plan.warnings);
+    assert_eq!(
+        mount_paths(&out["spec"]["containers"][0]),
+        ["/opt/search/data", "/tmp", "/opt/search/config"]
+    );
+}
+
+#[test]
+fn the_nearest_mount_decides_coverage() {
+    // 17.8: a writable /var does not make /var/cache/web writable under a
+    // read-only claim at /var/cache.
+    let doc = pod(json!({
+        "volumes": [{"name": "var", "emptyDir": {}}, {"name": "cache", "persistentVolumeClaim": {"claimName": "c", "readOnly": true}}],
+        "containers": [{"name": "web", "image": "example.com/web",
+            "volumeMounts": [{"name": "var", "mountPath": "/var"}, {"name": "cache", "mountPath": "/var/cache"}]}]}));
+    let (plan, out, _) = run(&doc);
+    assert!(
+        warned(
+            &plan,
+            "/var/cache/web stays read-only: inside readOnly on the volume at /var/cache"
+        ),
+        "{:?}",
+        plan.warnings
+    );
+    assert_eq!(
+        mount_paths(&out["spec"]["containers"][0]),
+        ["/var", "/var/cache", "/run", "/tmp"]
+    );
+}
+
+#[test]
+fn root_is_never_a_writable_path() {
+    // 17.9, annotation side (profile files: profile::validate tests).
+    let mut doc = pod(json!({"containers": [{"name": "app", "image": "example.com/app"}]}));
+    doc["metadata"]["annotations"] = json!({"pod-hardener.dev/writable-paths.app": "/,/data"});
+    let (plan, out, _) = run(&doc);
+    assert_eq!(
+        mount_paths(&out["spec"]["containers"][0]),
+        ["/tmp", "/data"]
+    );
+    assert!(
+        warned(&plan, "\"/\" from annotation ignored"),
+        "{:?}",
+        plan.warnings
+    );
+}
+
+#[test]
+fn privileged_and_sys_admin_are_warned() {
+    for sc in [
+        json!({"privileged": true}),
+        json!({"capabilities": {"add": ["SYS_ADMIN"]}}),
+        json!({"capabilities": {"add": ["CAP_SYS_ADMIN"]}}),
+        json!({"capabilities": {"add": ["ALL"]}}),
+    ] {
+        let doc = pod(
+            json!({"containers": [{"name": "app", "image": "example.com/app", "securityContext": sc}]}),
+        );
+        let (plan, out, _) = run(&doc);
+        assert!(warned(&plan, "read-only root is cosmetic"), "{sc}");
+        assert_eq!(
+            out["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+            true
+        );
+    }
+    let doc = pod(
+        json!({"containers": [{"name": "app", "image": "example.com/app",
+        "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}}}]}),
+    );
+    assert!(!warned(&run(&doc).0, "cosmetic"));
+}
+
+#[test]
+fn windows_by_node_selector_or_affinity_is_left_alone() {
+    let by_selector = pod(json!({"nodeSelector": {"kubernetes.io/os": "windows"},
+        "containers": [{"name": "a", "image": "x"}]}));
+    let term = |values: Value| json!({"matchExpressions": [{"key": "kubernetes.io/os", "operator": "In", "values": values}]});
+    let affinity = |terms: Value| {
+        pod(
+            json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}},
+            "containers": [{"name": "a", "image": "x"}]}),
+        )
+    };
+    for doc in [by_selector, affinity(json!([term(json!(["windows"]))]))] {
+        let (plan, _, ops) = run(&doc);
+        assert_eq!(ops, 0);
+        assert!(plan.skipped.unwrap().contains("Windows"));
+    }
+    // Linux is allowed by one term: hardened.
+    for terms in [
+        json!([term(json!(["windows", "linux"]))]),
+        json!([term(json!(["windows"])), term(json!(["linux"]))]),
+    ] {
+        let (plan, _, ops) = run(&affinity(terms));
+        assert!(plan.skipped.is_none() && ops > 0);
+    }
+}
+
+#[test]
+fn seeds_run_before_the_init_containers_and_sidecars_they_serve() {
+    // 17 "seed order" and issue 14: native sidecars are hardened like
+    // containers, and each seed comes just before the container it serves.
+    let doc = pod(json!({
+        "volumes": [{"name": "s", "secret": {"secretName": "s"}}],
+        "initContainers": [
+            {"name": "setup", "image": "example.com/search"},
+            {"name": "plain", "image": "example.com/app"},
+            {"name": "sidecar", "image": "example.com/search", "restartPolicy": "Always",
+             "volumeMounts": [{"name": "s", "mountPath": "/etc"}]}],
+        "containers": [{"name": "es", "image": "example.com/search"}]}));
+    let (_, out, _) = run(&doc);
+    assert_eq!(
+        init_names(&out),
+        [
+            "ph-seed-setup",
+            "setup",
+            "plain",
+            "ph-seed-sidecar",
+            "sidecar",
+            "ph-seed-es"
+        ]
+    );
+    let inits = &out["spec"]["initContainers"];
+    let sidecar = &inits[4];
+    assert_eq!(sidecar["restartPolicy"], "Always");
+    assert_eq!(sidecar["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        mount_paths(sidecar),
+        ["/etc/secrets", "/tmp", "/opt/search/config"]
+    );
+    assert_eq!(sidecar["volumeMounts"][0]["readOnly"], true);
+    assert_eq!(
+        inits[3]["volumeMounts"][0]["name"],
+        sidecar["volumeMounts"][2]["name"]
+    );
+    assert!(inits[3].get("restartPolicy").is_none());
+    assert_eq!(inits[2]["securityContext"]["readOnlyRootFilesystem"], true);
+}
+
+#[test]
+fn annotations_that_do_nothing_say_so() {
+    let mut doc = pod(json!({"containers": [{"name": "app", "image": "example.com/app"}]}));
+    doc["metadata"]["annotations"] = json!({
+        "pod-hardener.dev/skip-containers": "app2",
+        "pod-hardener.dev/writable-paths.ghost": "/data",
+        "pod-hardener.dev/profile.ghost": "web",
+    });
+    let (plan, _, _) = run(&doc);
+    assert!(
+        warned(
+            &plan,
+            "skip-containers names 1 unknown container(s), e.g. \"app2\""
+        ),
+        "{:?}",
+        plan.warnings
+    );
+    assert!(
+        warned(&plan, "writable-paths.ghost ignored: no container"),
+        "{:?}",
+        plan.warnings
+    );
+    assert!(
+        warned(&plan, "profile.ghost ignored: no container"),
+        "{:?}",
+        plan.warnings
+    );
+
+    doc["metadata"]["annotations"] = json!({"pod-hardener.dev/skip": "true"});
+    let strict = Options {
+        allow_opt_out: false,
+        ..Options::default()
+    };
+    let (plan, out, _) = run_with(&doc, &strict);
+    assert!(plan.skipped.is_none());
+    assert_eq!(
+        out["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+        true
+    );
+    assert!(
+        warned(&plan, "skip ignored: opt-out is not allowed"),
+        "{:?}",
+        plan.warnings
+    );
+    doc["metadata"]["annotations"] = json!({"pod-hardener.dev/skip": "yes"});
+    let (plan, _, ops) = run(&doc);
+    assert!(ops > 0 && warned(&plan, "only \"true\" opts out"));
+}
+
+#[test]
+fn a_profile_keeping_the_root_writable_still_moves_secrets_only() {
+    // readOnlyRootFilesystem: false: rule 1 and dataPaths warnings apply;
+    // no emptyDirs (the root is writable), no read-only root.
+    let mut doc = pod(json!({
+        "volumes": [{"name": "s", "secret": {"secretName": "s"}}],
+        "containers": [{"name": "rw", "image": "example.com/rw", "volumeMounts": [{"name": "s", "mountPath": "/tmp"}]}]}));
+    doc["metadata"]["annotations"] = json!({"pod-hardener.dev/writable-paths.rw": "/cache"});
+    let (plan, out, _) = run(&doc);
+    let c = &out["spec"]["containers"][0];
+    assert_eq!(mount_paths(c), ["/tmp/secrets"]);
+    assert_eq!(c["volumeMounts"][0]["readOnly"], true);
+    assert!(c.get("securityContext").is_none());
+    assert!(plan.changes.iter().all(|ch| ch.rule == Rule::SecretMounts));
+    assert!(
+        warned(&plan, "keeps the root writable"),
+        "{:?}",
+        plan.warnings
+    );
+    assert!(
+        warned(&plan, "no volume at data path /data"),
+        "{:?}",
+        plan.warnings
+    );
+}
+
+// ---- issue 11 item 1: linear in everything ----
+
+/// The shortest of five runs of hardening `doc`, in seconds: the minimum is
+/// what the work costs, the rest is other load on the machine.
+fn fastest_harden(doc: &Value) -> f64 {
+    let c = catalog();
+    (0..5)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            let h = harden(doc, &Location::pod(), &c, &Options::default());
+            assert!(h.plan.invalid.is_empty(), "{:?}", h.plan.invalid);
+            std::hint::black_box(h);
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Hardening `make(4n)` takes less than 8 times as long as `make(n)`:
+/// linear or n log n gives about 4, a pairwise scan 16.
+fn assert_near_linear(what: &str, n: usize, make: impl Fn(usize) -> Value) {
+    // One timing at a time, so that these tests do not load each other.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let small = fastest_harden(&make(n));
+    let large = fastest_harden(&make(4 * n));
+    let ratio = large / small;
+    eprintln!("{what}: n={n} {small:.4}s, 4n {large:.4}s, ratio {ratio:.2}");
+    assert!(
+        ratio < 8.0,
+        "{what}: 4x the input took {ratio:.1}x the time"
+    );
+}
+
+#[test]
+fn secret_mounts_cost_near_linear_time() {
+    // Every secret sits on a shared directory or has mounts under it, and all
+    // of them compete for `secrets-<n>` places under a few directories.
+    assert_near_linear("secret mounts", 8_000, |n| {
+        let mounts: Vec<Value> = (0..n)
+            .map(|i| match i % 4 {
+                0 => json!({"name": "s", "mountPath": format!("/etc/{i}")}),
+                1 => json!({"name": "s", "mountPath": format!("/etc/{}/x", i - 1)}),
+                2 => json!({"name": "s", "mountPath": format!("/etc/secrets-{i}")}),
+                _ => json!({"name": "s", "mountPath": format!("/etc/{}/{}", i % 16, "d/".repeat(i % 64))}),
+            })
+            .collect();
+        pod(
+            json!({"volumes": [{"name": "s", "secret": {"secretName": "s"}}],
+            "containers": [{"name": "app", "image": "example.com/app", "volumeMounts": mounts}]}),
+        )
+    });
+}
+
+#[test]
+fn annotation_paths_cost_near_linear_time_and_are_capped_with_a_warning() {
+    let make = |n: usize| {
+        let paths: Vec<String> = (0..n).map(|i| format!("/data/{i}")).collect();
+        let mut doc = pod(json!({"containers": [{"name": "app", "image": "example.com/app"}]}));
+        doc["metadata"]["annotations"] =
+            json!({"pod-hardener.dev/writable-paths.app": paths.join(",")});
+        doc
+    };
+    assert_near_linear("annotation paths", 8_000, make);
+    let (plan, out, _) = run(&make(200));
+    assert_eq!(
+        out["spec"]["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1 + plan::MAX_ANNOTATION_PATHS
+    );
+    assert!(warned(&plan, "72 more paths"), "{:?}", plan.warnings);
+}
+
+#[test]
+fn many_mounts_and_containers_cost_near_linear_time() {
+    // Writable mounts the profile paths must be checked against, deep paths,
+    // and many init containers that each need a seed container before them.
+    assert_near_linear("mounts and seeded init containers", 250, |n| {
+        let mounts: Vec<Value> = (0..8 * n)
+            .map(|i| json!({"name": "e", "mountPath": format!("/opt/{}{i}", "a/".repeat(i % 32))}))
+            .collect();
+        let inits: Vec<Value> = (0..n)
+            .map(|i| json!({"name": format!("i{i}"), "image": "example.com/search"}))
+            .collect();
+        pod(
+            json!({"volumes": [{"name": "e", "emptyDir": {}}], "initContainers": inits,
+            "containers": [{"name": "web", "image": "example.com/web", "volumeMounts": mounts}]}),
+        )
+    });
+}
+
+#[test]
+fn a_very_deep_mount_path_costs_linear_time() {
+    assert_near_linear("path depth", 20_000, |n| {
+        let deep = "/d".repeat(n);
+        pod(
+            json!({"volumes": [{"name": "s", "secret": {"secretName": "s"}}, {"name": "e", "emptyDir": {}}],
+            "containers": [{"name": "app", "image": "example.com/app",
+                "volumeMounts": [{"name": "s", "mountPath": deep.clone()}, {"name": "e", "mountPath": format!("{deep}/x")}]}]}),
+        )
+    });
 }

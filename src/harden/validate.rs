@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
+use super::paths::resolve;
 use crate::profile::validate::is_dns_label;
 
 /// Problems the API server would reject the pod spec for; empty when valid.
@@ -43,6 +44,7 @@ pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
                 problems.push(format!("{list}: container name {name:?} must be unique"));
             }
             let mut paths = HashSet::new();
+            let mut resolved = HashSet::new();
             for m in c
                 .get("volumeMounts")
                 .and_then(Value::as_array)
@@ -61,10 +63,29 @@ pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
                 }
                 if !paths.insert(path.trim_end_matches('/')) {
                     problems.push(format!("{list}[{name}]: mountPath {path} must be unique"));
+                } else if !path.is_empty() && !resolved.insert(resolve(path).key) {
+                    // The runtime mounts both at one place: the later hides the earlier.
+                    problems.push(format!(
+                        "{list}[{name}]: mountPath {path} is a directory mounted already"
+                    ));
+                }
+            }
+            for d in c
+                .get("volumeDevices")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let path = d.get("devicePath").and_then(Value::as_str).unwrap_or("");
+                if paths.contains(path) || resolved.contains(&resolve(path).key) {
+                    problems.push(format!(
+                        "{list}[{name}]: devicePath {path} must not be a mountPath"
+                    ));
                 }
             }
             if let Some(sc) = c.get("securityContext") {
-                if !sc.is_object() {
+                // `null` is how YAML writes an empty key: the same as absent.
+                if !sc.is_object() && !sc.is_null() {
                     problems.push(format!("{list}[{name}]: securityContext is not an object"));
                 }
             }

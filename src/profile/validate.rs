@@ -198,7 +198,7 @@ fn check_paths(
     for wp in paths {
         let spec = wp.spec();
         let line = line_of(text, &spec.path, at);
-        if let Some(why) = path_problem(&spec.path) {
+        if let Some(why) = writable_path_problem(&spec.path) {
             err(line, format!("{label} {:?}: {why}", spec.path));
             continue;
         }
@@ -219,14 +219,11 @@ fn check_paths(
                 );
             }
         }
-        if spec.seed && spec.path == "/" {
-            err(
-                line,
-                format!("{label}: seed on \"/\" would copy the whole image"),
-            );
-        }
     }
 }
+
+/// Linux refuses longer paths.
+pub const PATH_MAX: usize = 4096;
 
 /// Why a path cannot be a mount path, if it cannot.
 pub fn path_problem(p: &str) -> Option<&'static str> {
@@ -245,10 +242,23 @@ pub fn path_problem(p: &str) -> Option<&'static str> {
     if p.contains(':') {
         return Some("must not contain ':'");
     }
+    if p.len() > PATH_MAX {
+        return Some("must be at most 4096 bytes (PATH_MAX)");
+    }
     if p.chars().any(|c| c.is_control()) {
         return Some("must not contain control characters");
     }
     None
+}
+
+/// Why a path cannot be a writable path (an emptyDir's mount), if it cannot:
+/// any mount path problem, and `/` (the runtime refuses a volume over the
+/// root, and it would hide the whole image).
+pub fn writable_path_problem(p: &str) -> Option<&'static str> {
+    if p == "/" {
+        return Some("an emptyDir at / would hide the whole image");
+    }
+    path_problem(p)
 }
 
 /// RFC 1123 label: what Kubernetes demands of volume and container names.
@@ -308,6 +318,21 @@ mod tests {
         assert!(shown[0].contains("must be absolute"));
         assert!(shown[1].starts_with("p.yaml:10: "), "{shown:?}");
         assert!(shown[1].contains("not a Kubernetes quantity"));
+    }
+
+    #[test]
+    fn root_is_refused_as_a_writable_path() {
+        // Issue 17.9: an emptyDir at / is refused by the runtime and would
+        // hide the image. `/` stays fine as a data path or app dir.
+        let text = "apiVersion: pod-hardener.dev/v1\nkind: ProfileSet\nprofiles:\n  - name: a\n    match: [nginx]\n    writablePaths: [/tmp, /]\n    appDirs: [/]\n";
+        let errs = parse_profile_set("p.yaml", text).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].line, 6);
+        assert!(
+            errs[0].message.contains("would hide the whole image"),
+            "{}",
+            errs[0]
+        );
     }
 
     #[test]

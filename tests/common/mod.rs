@@ -2,6 +2,8 @@
 //! the corpus run and the admission fixtures.
 #![allow(dead_code)]
 
+use pod_hardener::harden::paths::resolve;
+use pod_hardener::harden::volumes::{Access, VolumeClass};
 use pod_hardener::harden::{
     claim_names, harden, plan::is_within, validate_pod_spec, Location, Options, RuleMode,
 };
@@ -13,6 +15,8 @@ use serde_json::Value;
 /// we do not own are untouched, and a second pass yields no ops.
 pub fn check_hardening(doc: &Value, at: &Location, catalog: &Catalog, options: &Options) -> Value {
     let h = harden(doc, at, catalog, options);
+    // The engine never refuses its own result for a pod that runs.
+    assert!(h.plan.invalid.is_empty(), "refused: {:?}", h.plan.invalid);
     let mut out = doc.clone();
     json_patch::patch(&mut out, &h.ops)
         .unwrap_or_else(|e| panic!("patch does not apply: {e}\nops: {:#?}", h.ops));
@@ -39,13 +43,16 @@ pub fn check_hardening(doc: &Value, at: &Location, catalog: &Catalog, options: &
             continue;
         }
         let list = report.list_field();
-        let idx = before[list]
-            .as_array()
-            .unwrap()
-            .iter()
-            .position(|c| c["name"] == report.name.as_str())
-            .unwrap();
-        let (c0, c1) = (&before[list][idx], &spec[list][idx]);
+        // By name: seed init containers inserted before an init container shift it.
+        let find = |pod: &Value| -> usize {
+            pod[list]
+                .as_array()
+                .unwrap()
+                .iter()
+                .position(|c| c["name"] == report.name.as_str())
+                .unwrap()
+        };
+        let (c0, c1) = (&before[list][find(before)], &spec[list][find(spec)]);
         // Fields we do not own are untouched.
         for (k, v) in c0.as_object().unwrap() {
             if k != "securityContext" && k != "volumeMounts" {
@@ -75,29 +82,38 @@ pub fn check_hardening(doc: &Value, at: &Location, catalog: &Catalog, options: &
                 report.name
             );
         }
-        // Every profile path is writable, or a warning says why not.
-        if report.profile == resolution.name() && options.writable_paths != RuleMode::Off {
-            let mounts = c1["volumeMounts"].as_array().cloned().unwrap_or_default();
-            for wp in resolution.writable_paths() {
-                let covered = mounts.iter().any(|m| {
+        // Every profile path is writable (the nearest mount at or above it,
+        // after resolution, is writable), or a warning says why not.
+        if report.profile == resolution.name()
+            && options.writable_paths != RuleMode::Off
+            && resolution.read_only_root()
+        {
+            let field = |f: &str| c1[f].as_array().cloned().unwrap_or_default();
+            let mut places: Vec<(String, bool)> = field("volumeMounts")
+                .iter()
+                .map(|m| {
                     let vol = m["name"].as_str().unwrap_or("");
                     // A name missing from `volumes` is a claim template: writable.
                     let v = spec["volumes"]
                         .as_array()
                         .and_then(|vs| vs.iter().find(|v| v["name"] == vol));
                     let writable = m["readOnly"] != Value::Bool(true)
-                        && v.is_none_or(|v| {
-                            ["secret", "configMap", "projected", "downwardAPI"]
-                                .iter()
-                                .all(|k| v.get(*k).is_none())
-                        });
-                    writable
-                        && m.get("subPath").is_none()
-                        && is_within(
-                            wp.path(),
-                            m["mountPath"].as_str().unwrap().trim_end_matches('/'),
-                        )
-                });
+                        && v.is_none_or(|v| VolumeClass::of(v).access == Access::Writable);
+                    (resolve(m["mountPath"].as_str().unwrap()).key, writable)
+                })
+                .collect();
+            places.extend(
+                field("volumeDevices")
+                    .iter()
+                    .map(|d| (resolve(d["devicePath"].as_str().unwrap()).key, false)),
+            );
+            for wp in resolution.writable_paths() {
+                let key = resolve(wp.path()).key;
+                let nearest = places
+                    .iter()
+                    .filter(|(p, _)| is_within(&key, p))
+                    .max_by_key(|(p, _)| p.len());
+                let covered = nearest.is_some_and(|(_, writable)| *writable);
                 let warned = h
                     .plan
                     .warnings

@@ -1,0 +1,230 @@
+//! Paths as the kubelet and the container runtime resolve them, and an index
+//! of resolved paths that answers "nearest mount at or above" and "anything
+//! mounted below" in time linear in the path's length.
+//!
+//! The API server accepts `tmp`, `//tmp/` and `/var/cache/./nginx`; the
+//! runtime mounts them at `/tmp` and `/var/cache/nginx`, and `/var/run` (and
+//! `/var/lock`) are symlinks into `/run` in almost every image. The engine
+//! reads every path once through [`resolve`] and compares only the keys.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher};
+use std::ops::Bound;
+
+/// A path as written (lexically cleaned, so it can be written back) and the
+/// key it is compared by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// Absolute, no empty, `.` or `..` components, no trailing slash.
+    pub clean: String,
+    /// `clean` with the `/run` aliases folded in.
+    pub key: String,
+}
+
+/// Directories that are symlinks into `/run` in the images the profiles cover.
+const RUN_ALIASES: [(&str, &str); 2] = [("/var/run", "/run"), ("/var/lock", "/run/lock")];
+
+/// Lexical cleaning: relative paths are taken from `/`, `..` stops at `/`.
+pub fn clean(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let mut out = String::with_capacity(path.len() + 1);
+    for p in &parts {
+        out.push('/');
+        out.push_str(p);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// The comparison key of an already clean path.
+pub fn key_of(clean: &str) -> String {
+    for (alias, target) in RUN_ALIASES {
+        if let Some(rest) = clean.strip_prefix(alias) {
+            if rest.is_empty() || rest.starts_with('/') {
+                return format!("{target}{rest}");
+            }
+        }
+    }
+    clean.to_string()
+}
+
+pub fn resolve(path: &str) -> Resolved {
+    let clean = clean(path);
+    let key = key_of(&clean);
+    Resolved { clean, key }
+}
+
+/// `path` is `dir` or inside it (both keys).
+pub fn is_within(path: &str, dir: &str) -> bool {
+    dir == "/"
+        || path == dir
+        || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
+}
+
+/// Resolved paths with the ids of what sits at each. Lookups of a path's
+/// ancestors hash each prefix incrementally (one pass over the path) and
+/// touch the sorted map only where a prefix's hash is known, so a query costs
+/// O(path length + log n) whatever the depth.
+#[derive(Debug, Default)]
+pub struct PathIndex {
+    hasher: RandomState,
+    /// Prefix hashes of the keys present, with how many keys have each.
+    hashes: HashMap<u64, usize>,
+    at: BTreeMap<String, Vec<usize>>,
+}
+
+impl PathIndex {
+    pub fn new() -> Self {
+        PathIndex::default()
+    }
+
+    /// Hashes of `key`'s prefixes at component boundaries, root first, the
+    /// whole key last (`/` alone has only the root's).
+    fn prefix_hashes(&self, key: &str) -> Vec<(usize, u64)> {
+        let mut h = self.hasher.build_hasher();
+        let mut out = vec![(1, h.clone().finish())];
+        if key == "/" {
+            return out;
+        }
+        let bytes = key.as_bytes();
+        let mut start = 0;
+        for end in 1..=bytes.len() {
+            if end == bytes.len() || bytes[end] == b'/' {
+                h.write(&bytes[start..end]);
+                out.push((end, h.clone().finish()));
+                start = end;
+            }
+        }
+        out
+    }
+
+    fn whole_hash(&self, key: &str) -> u64 {
+        self.prefix_hashes(key)
+            .last()
+            .expect("root is always there")
+            .1
+    }
+
+    pub fn insert(&mut self, key: &str, id: usize) {
+        if !self.at.contains_key(key) {
+            let h = self.whole_hash(key);
+            *self.hashes.entry(h).or_default() += 1;
+        }
+        self.at.entry(key.to_string()).or_default().push(id);
+    }
+
+    pub fn remove(&mut self, key: &str, id: usize) {
+        let Some(ids) = self.at.get_mut(key) else {
+            return;
+        };
+        ids.retain(|i| *i != id);
+        if ids.is_empty() {
+            self.at.remove(key);
+            let h = self.whole_hash(key);
+            if let Some(n) = self.hashes.get_mut(&h) {
+                *n -= 1;
+                if *n == 0 {
+                    self.hashes.remove(&h);
+                }
+            }
+        }
+    }
+
+    /// Ids at exactly `key`.
+    pub fn get(&self, key: &str) -> &[usize] {
+        self.at.get(key).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.at.contains_key(key)
+    }
+
+    /// The deepest key at or above `key` that holds something, with its ids.
+    pub fn nearest<'a>(&'a self, key: &'a str) -> Option<(&'a str, &'a [usize])> {
+        for (end, h) in self.prefix_hashes(key).into_iter().rev() {
+            if !self.hashes.contains_key(&h) {
+                continue;
+            }
+            let prefix = if end == 1 { "/" } else { &key[..end] };
+            if let Some((k, ids)) = self.at.get_key_value(prefix) {
+                return Some((k.as_str(), ids.as_slice()));
+            }
+        }
+        None
+    }
+
+    /// Something sits strictly below `key`.
+    pub fn has_below(&self, key: &str) -> bool {
+        if key == "/" {
+            return self.at.keys().any(|k| k != "/");
+        }
+        // Keys below `key` are exactly those in [key + "/", key + "0"):
+        // '0' follows '/' in byte order.
+        let low = format!("{key}/");
+        let high = format!("{key}0");
+        self.at
+            .range::<str, _>((
+                Bound::Included(low.as_str()),
+                Bound::Excluded(high.as_str()),
+            ))
+            .next()
+            .is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolution() {
+        for (raw, clean_, key) in [
+            ("tmp", "/tmp", "/tmp"),
+            ("//tmp/", "/tmp", "/tmp"),
+            ("/var/cache/./nginx", "/var/cache/nginx", "/var/cache/nginx"),
+            ("/var/run", "/var/run", "/run"),
+            ("/var/run/secrets/x", "/var/run/secrets/x", "/run/secrets/x"),
+            ("/var/runner", "/var/runner", "/var/runner"),
+            ("/a/../b", "/b", "/b"),
+            ("/..", "/", "/"),
+            ("", "/", "/"),
+        ] {
+            let r = resolve(raw);
+            assert_eq!((r.clean.as_str(), r.key.as_str()), (clean_, key), "{raw}");
+        }
+    }
+
+    #[test]
+    fn nearest_and_below() {
+        let mut idx = PathIndex::new();
+        idx.insert("/var", 0);
+        idx.insert("/var/cache", 1);
+        idx.insert("/", 2);
+        assert_eq!(
+            idx.nearest("/var/cache/nginx"),
+            Some(("/var/cache", &[1][..]))
+        );
+        assert_eq!(idx.nearest("/var/cachex"), Some(("/var", &[0][..])));
+        assert_eq!(idx.nearest("/etc"), Some(("/", &[2][..])));
+        assert!(idx.has_below("/var"));
+        assert!(!idx.has_below("/var/cache"));
+        assert!(idx.has_below("/"));
+        idx.remove("/", 2);
+        assert_eq!(idx.nearest("/etc"), None);
+        idx.remove("/var/cache", 1);
+        assert!(!idx.has_below("/var"));
+        assert_eq!(idx.nearest("/var/cache/nginx"), Some(("/var", &[0][..])));
+    }
+}

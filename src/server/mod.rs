@@ -17,7 +17,7 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use futures_util::StreamExt;
 
-use crate::admission::{self, Context, Rejection};
+use crate::admission::{self, Context, Limits, Rejection, Reviewed};
 use crate::config::{Config, Mode, OnError};
 use crate::harden::Options;
 use crate::profile::Catalog;
@@ -52,6 +52,8 @@ pub struct State {
     pub config: Config,
     pub metrics: Metrics,
     pub ready: AtomicBool,
+    /// Reviews running off the workers at once (see `review_off_worker`).
+    pub review_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl State {
@@ -161,17 +163,16 @@ async fn handle(
         }
     };
     let started = Instant::now();
-    let catalog = state.catalog();
-    let policy = state.policy();
-    let ctx = Context {
-        catalog: &catalog,
-        options: &policy.options,
-        mode: policy.mode,
-        on_error: policy.on_error,
-        skip_namespaces: &policy.skip_namespaces,
-        max_body_bytes: limit,
+    let limits = Limits {
+        deadline: Some(started + Duration::from_millis(state.config.server.review_budget_ms)),
+        ..Limits::default()
     };
-    match admission::review(&body, content_type.as_deref(), dry_run_path, &ctx) {
+    let reviewed = if body.len() <= INLINE_BODY_BYTES {
+        review_now(&state, &body, dry_run_path, &limits)
+    } else {
+        review_off_worker(&state, body.freeze(), dry_run_path, limits).await
+    };
+    match reviewed {
         Err(rejection) => reject(&state, &rejection),
         Ok(reviewed) => {
             let elapsed = started.elapsed();
@@ -209,6 +210,70 @@ async fn handle(
                 .body(reviewed.body)
         }
     }
+}
+
+/// Bodies up to this size are reviewed on the worker that read them: well
+/// under a millisecond, cheaper than a hand-off. Larger ones go to a blocking
+/// thread, so that health checks and small reviews never wait behind them.
+const INLINE_BODY_BYTES: usize = 64 * 1024;
+
+/// How long past the budget a review off the workers may take before the
+/// handler answers without it (the engine finishes its current step first).
+const LATE_ANSWER_GRACE: Duration = Duration::from_millis(50);
+
+fn review_now(
+    state: &State,
+    body: &[u8],
+    dry_run_path: bool,
+    limits: &Limits,
+) -> Result<Reviewed, Rejection> {
+    let catalog = state.catalog();
+    let policy = state.policy();
+    let ctx = Context {
+        catalog: &catalog,
+        options: &policy.options,
+        mode: policy.mode,
+        on_error: policy.on_error,
+        skip_namespaces: &policy.skip_namespaces,
+        max_body_bytes: state.config.server.max_body_bytes,
+    };
+    // The content type was checked by the handler.
+    admission::review_within(body, Some("application/json"), dry_run_path, &ctx, limits)
+}
+
+/// A large body's review on a blocking thread, at most `server.workers` at
+/// once so that memory stays bounded (each holds at most the decoder's
+/// budget). Waiting for a slot counts against the time budget; if the budget
+/// and a grace pass, the answer is the over-budget one, computed from the
+/// envelope (the decoder stops at the pod's first value), while the slot stays
+/// taken until the review returns.
+async fn review_off_worker(
+    state: &web::Data<State>,
+    body: web::Bytes,
+    dry_run_path: bool,
+    limits: Limits,
+) -> Result<Reviewed, Rejection> {
+    let deadline = tokio::time::Instant::from_std(limits.deadline.expect("set by the handler"));
+    let late = deadline + LATE_ANSWER_GRACE;
+    if let Ok(Ok(slot)) =
+        tokio::time::timeout_at(deadline, state.review_slots.clone().acquire_owned()).await
+    {
+        let (worker_state, worker_body) = (state.clone(), body.clone());
+        let review = web::block(move || {
+            let _slot = slot;
+            review_now(&worker_state, &worker_body, dry_run_path, &limits)
+        });
+        if let Ok(Ok(reviewed)) = tokio::time::timeout_at(late, review).await {
+            return reviewed;
+        }
+    }
+    // Past the budget: every pod the webhook would change is answered per
+    // on_error, without building the pod.
+    let spent = Limits {
+        deadline: Some(std::time::Instant::now()),
+        ..limits
+    };
+    review_now(state, &body, dry_run_path, &spent)
 }
 
 /// Reads the whole body, refusing it as soon as it passes `limit`.
@@ -284,6 +349,7 @@ pub async fn run(config: Config, source: reload::ConfigSource) -> Result<(), Str
         config: config.clone(),
         metrics,
         ready: AtomicBool::new(false),
+        review_slots: Arc::new(tokio::sync::Semaphore::new(config.server.workers)),
     });
 
     let app_state = state.clone();

@@ -412,6 +412,24 @@ fn pruning_changes_no_answer() {
     }
 }
 
+/// A review of a pod whose container has `n` secret mounts.
+fn with_mounts(n: usize) -> Vec<u8> {
+    let mut pod = pod_with_unread_fields(0);
+    pod["spec"]["containers"][0]["volumeMounts"] = (0..n)
+        .map(|i| json!({"name": "tls", "mountPath": format!("/m/{i}")}))
+        .collect();
+    with_object("pod-create-simple.json", pod)
+}
+
+/// The pod was allowed unchanged, and the first warning says `why`.
+fn assert_allowed_unchanged(reviewed: &Reviewed, why: &str) {
+    let v: Value = serde_json::from_slice(&reviewed.body).unwrap();
+    assert_eq!(v["response"]["allowed"], true);
+    assert!(v["response"].get("patch").is_none());
+    let warning = v["response"]["warnings"][0].as_str().unwrap();
+    assert!(warning.contains(why), "{warning}");
+}
+
 #[test]
 fn dropped_fields_cost_nothing_kept_ones_are_bounded() {
     let catalog = Catalog::builtin();
@@ -427,27 +445,12 @@ fn dropped_fields_cost_nothing_kept_ones_are_bounded() {
     assert_eq!(r.outcome, Outcome::Patched);
     // 20,000 mounts are read by the rules: past 64 KiB the pod is answered
     // per on_error, with a warning saying why.
-    let mut pod = pod_with_unread_fields(0);
-    pod["spec"]["containers"][0]["volumeMounts"] = (0..20_000)
-        .map(|i| json!({"name": "tls", "mountPath": format!("/m/{i}")}))
-        .collect();
-    let body = with_object("pod-create-simple.json", pod);
+    let body = with_mounts(20_000);
     let r = review_within(&body, Some("application/json"), false, &c, &small).unwrap();
     assert_eq!(r.outcome, Outcome::Error);
-    let v: Value = serde_json::from_slice(&r.body).unwrap();
-    assert_eq!(v["response"]["allowed"], true);
-    assert!(v["response"].get("patch").is_none());
-    assert!(v["response"]["warnings"][0]
-        .as_str()
-        .unwrap()
-        .contains("needs more than"));
+    assert_allowed_unchanged(&r, "needs more than");
     // The default limit holds a pod of 2,000 mounts.
-    let mut pod = pod_with_unread_fields(0);
-    pod["spec"]["containers"][0]["volumeMounts"] = (0..2_000)
-        .map(|i| json!({"name": "tls", "mountPath": format!("/m/{i}")}))
-        .collect();
-    let body = with_object("pod-create-simple.json", pod);
-    let r = review(&body, Some("application/json"), false, &c).unwrap();
+    let r = review(&with_mounts(2_000), Some("application/json"), false, &c).unwrap();
     assert_eq!(r.outcome, Outcome::Patched);
 }
 
@@ -518,13 +521,7 @@ fn past_the_time_budget_the_pod_is_allowed_unchanged_or_denied() {
     let body = fixture("pod-create-deployment-like.json");
     let r = review_within(&body, Some("application/json"), false, &c, &spent).unwrap();
     assert_eq!(r.outcome, Outcome::OverBudget);
-    let v: Value = serde_json::from_slice(&r.body).unwrap();
-    assert_eq!(v["response"]["allowed"], true);
-    assert!(v["response"].get("patch").is_none());
-    assert!(v["response"]["warnings"][0]
-        .as_str()
-        .unwrap()
-        .contains("time budget"));
+    assert_allowed_unchanged(&r, "time budget");
     c.on_error = OnError::Deny;
     let r = review_within(&body, Some("application/json"), false, &c, &spent).unwrap();
     assert_eq!(r.outcome, Outcome::Denied);

@@ -145,8 +145,28 @@ async fn handle(
     // actix's client_request_timeout covers only the head: without this a
     // client that dribbles its body holds a connection and a handler forever.
     let timeout_ms = state.config.server.request_timeout_ms;
-    let body = match tokio::time::timeout(
-        Duration::from_millis(timeout_ms),
+    let read_deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+    // A large body is read and reviewed holding one of `server.workers`
+    // slots: the bodies held at once are bounded, not only the pods built.
+    let slot = if declared.is_none_or(|size| size > INLINE_BODY_BYTES) {
+        match tokio::time::timeout_at(read_deadline, state.review_slots.clone().acquire_owned())
+            .await
+        {
+            Ok(Ok(slot)) => Some(slot),
+            _ => {
+                return reject(
+                    &state,
+                    &Rejection::Timeout {
+                        after_ms: timeout_ms,
+                    },
+                )
+            }
+        }
+    } else {
+        None
+    };
+    let body = match tokio::time::timeout_at(
+        read_deadline,
         read_body(&mut payload, declared, limit),
     )
     .await
@@ -167,10 +187,9 @@ async fn handle(
         deadline: Some(started + Duration::from_millis(state.config.server.review_budget_ms)),
         ..Limits::default()
     };
-    let reviewed = if body.len() <= INLINE_BODY_BYTES {
-        review_now(&state, &body, dry_run_path, &limits)
-    } else {
-        review_off_worker(&state, body.freeze(), dry_run_path, limits).await
+    let reviewed = match slot {
+        None => review_now(&state, &body, dry_run_path, &limits),
+        Some(slot) => review_off_worker(&state, body.freeze(), dry_run_path, limits, slot).await,
     };
     match reviewed {
         Err(rejection) => reject(&state, &rejection),
@@ -212,9 +231,10 @@ async fn handle(
     }
 }
 
-/// Bodies up to this size are reviewed on the worker that read them: well
-/// under a millisecond, cheaper than a hand-off. Larger ones go to a blocking
-/// thread, so that health checks and small reviews never wait behind them.
+/// Bodies declared up to this size are reviewed on the worker that read them:
+/// well under a millisecond, cheaper than a hand-off. Larger ones (or of no
+/// declared size) wait for a slot, are read, and go to a blocking thread, so
+/// that health checks and small reviews never wait behind them.
 const INLINE_BODY_BYTES: usize = 64 * 1024;
 
 /// How long past the budget a review off the workers may take before the
@@ -241,31 +261,27 @@ fn review_now(
     admission::review_within(body, Some("application/json"), dry_run_path, &ctx, limits)
 }
 
-/// A large body's review on a blocking thread, at most `server.workers` at
-/// once so that memory stays bounded (each holds at most the decoder's
-/// budget). Waiting for a slot counts against the time budget; if the budget
-/// and a grace pass, the answer is the over-budget one, computed from the
-/// envelope (the decoder stops at the pod's first value), while the slot stays
-/// taken until the review returns.
+/// A large body's review on a blocking thread, holding its slot (at most
+/// `server.workers` at once, so that memory stays bounded: each holds one
+/// body and at most the decoder's budget). If the budget and a grace pass,
+/// the answer is the over-budget one, computed from the envelope (the decoder
+/// stops at the pod's first value), while the slot stays taken until the
+/// review returns.
 async fn review_off_worker(
     state: &web::Data<State>,
     body: web::Bytes,
     dry_run_path: bool,
     limits: Limits,
+    slot: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<Reviewed, Rejection> {
     let deadline = tokio::time::Instant::from_std(limits.deadline.expect("set by the handler"));
-    let late = deadline + LATE_ANSWER_GRACE;
-    if let Ok(Ok(slot)) =
-        tokio::time::timeout_at(deadline, state.review_slots.clone().acquire_owned()).await
-    {
-        let (worker_state, worker_body) = (state.clone(), body.clone());
-        let review = web::block(move || {
-            let _slot = slot;
-            review_now(&worker_state, &worker_body, dry_run_path, &limits)
-        });
-        if let Ok(Ok(reviewed)) = tokio::time::timeout_at(late, review).await {
-            return reviewed;
-        }
+    let (worker_state, worker_body) = (state.clone(), body.clone());
+    let review = web::block(move || {
+        let _slot = slot;
+        review_now(&worker_state, &worker_body, dry_run_path, &limits)
+    });
+    if let Ok(Ok(reviewed)) = tokio::time::timeout_at(deadline + LATE_ANSWER_GRACE, review).await {
+        return reviewed;
     }
     // Past the budget: every pod the webhook would change is answered per
     // on_error, without building the pod.

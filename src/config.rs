@@ -72,6 +72,9 @@ pub struct ServerConfig {
     pub self_signed_dir: PathBuf,
     /// Larger request bodies get 413.
     pub max_body_bytes: usize,
+    /// Time a review may take once its body is read, in milliseconds; past
+    /// it the pod is answered per `on_error` (allowed unchanged, with a warning).
+    pub review_budget_ms: u64,
     /// Time allowed to read a request's headers, and again its body (then 408), in milliseconds.
     pub request_timeout_ms: u64,
     /// Time allowed for the TLS handshake, in milliseconds.
@@ -141,7 +144,9 @@ impl Default for Config {
                 key_file: None,
                 self_signed: false,
                 self_signed_dir: std::env::temp_dir().join("pod-hardener-self-signed"),
-                max_body_bytes: 4 * 1024 * 1024,
+                // The API server reads at most 3 MiB of a request body.
+                max_body_bytes: 3 * 1024 * 1024,
+                review_budget_ms: 1_000,
                 request_timeout_ms: 5_000,
                 handshake_timeout_ms: 3_000,
                 shutdown_timeout_s: 25,
@@ -187,6 +192,9 @@ impl Config {
         }
         if self.server.max_body_bytes < 1024 {
             return Err("server.max_body_bytes must be at least 1024".into());
+        }
+        if !(10..=10_000).contains(&self.server.review_budget_ms) {
+            return Err("server.review_budget_ms must be between 10 and 10000 (the API server waits at most 30 s, 10 s by default)".into());
         }
         if self.server.cert_file.is_some() != self.server.key_file.is_some() {
             return Err(

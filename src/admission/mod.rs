@@ -1,18 +1,24 @@
 //! AdmissionReview bytes in -> decision -> AdmissionReview bytes out. Pure.
 //!
-//! The request is decoded into a small struct whose `object` stays raw JSON,
-//! so the patch is computed against exactly what the API server sent (a typed
-//! decode would drop or reorder fields the indices depend on). The response is
+//! `decode` reads the request in one bounded pass: the envelope into borrowed
+//! fields, the pod into a `Value` pruned of what no rule reads, so the patch is
+//! computed against the JSON the API server sent (a typed decode of the whole
+//! pod would drop or reorder fields the indices depend on). The response is
 //! our own struct too: kube-core's `AdmissionResponse` serialises its
 //! `patch: Vec<u8>` as an array of numbers, which the API server rejects; the
 //! wire format wants a base64 string (see `tests::patch_is_base64_on_the_wire`).
+
+mod decode;
 
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use kube::core::admission::Operation;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
+
+use decode::Request;
+pub use decode::{Limits, Overrun, MAX_DEPTH, MAX_KEPT_BYTES};
 
 use crate::config::{Mode, OnError};
 use crate::harden::{harden, Action, Location, Options, Plan, Rule};
@@ -90,6 +96,8 @@ pub enum Outcome {
     Error,
     /// The pod could not be processed; denied per `onError: deny`.
     Denied,
+    /// The review's time budget ran out; allowed unchanged per `onError: allow`.
+    OverBudget,
 }
 
 impl Outcome {
@@ -102,6 +110,7 @@ impl Outcome {
             Outcome::Ignored => "ignored",
             Outcome::Error => "error",
             Outcome::Denied => "denied",
+            Outcome::OverBudget => "over-budget",
         }
     }
 }
@@ -119,39 +128,6 @@ pub struct Reviewed {
     pub ops: usize,
     /// Ops per rule, for metrics.
     pub ops_by_rule: Vec<(Rule, usize)>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Review {
-    api_version: Option<String>,
-    kind: Option<String>,
-    request: Option<Request>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Request {
-    #[serde(default)]
-    uid: String,
-    resource: Option<Resource>,
-    #[serde(default)]
-    sub_resource: Option<String>,
-    #[serde(default)]
-    namespace: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    operation: Option<Operation>,
-    #[serde(default)]
-    object: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct Resource {
-    #[serde(default)]
-    group: String,
-    #[serde(default)]
-    resource: String,
 }
 
 #[derive(Serialize)]
@@ -189,12 +165,23 @@ pub fn is_json_content_type(content_type: &str) -> bool {
 }
 
 /// Reviews one AdmissionReview body. `dry_run_path` is true when the request
-/// came in on the dry-run URL.
+/// came in on the dry-run URL. The default limits, no time budget.
 pub fn review(
     body: &[u8],
     content_type: Option<&str>,
     dry_run_path: bool,
     ctx: &Context<'_>,
+) -> Result<Reviewed, Rejection> {
+    review_within(body, content_type, dry_run_path, ctx, &Limits::default())
+}
+
+/// `review` within `limits`: a pod past them is answered per `on_error`.
+pub fn review_within(
+    body: &[u8],
+    content_type: Option<&str>,
+    dry_run_path: bool,
+    ctx: &Context<'_>,
+    limits: &Limits,
 ) -> Result<Reviewed, Rejection> {
     match content_type {
         Some(ct) if is_json_content_type(ct) => {}
@@ -210,24 +197,23 @@ pub fn review(
             limit: ctx.max_body_bytes,
         });
     }
-    // Straight into the struct: going through a `Value` first built every
-    // string and map of the pod twice (a third of the CPU under load). Only a
-    // body that fails is looked at again, to say what is wrong with it.
-    // UTF-8 is checked first because serde_json does not check the strings
-    // it skips (fields we ignore) when decoding bytes into a struct.
+    // One pass, keeping only what a review reads. Only a body that fails is
+    // looked at again, to say what is wrong with it. UTF-8 is checked first
+    // because serde_json does not check the strings it skips.
     let text = std::str::from_utf8(body)
         .map_err(|e| Rejection::BadRequest(format!("body is not JSON: not UTF-8: {e}")))?;
-    let review: Review = serde_json::from_str(text).map_err(|e| why_not_a_review(body, e))?;
-    let api_version = review.api_version.unwrap_or_default();
-    if review.kind.as_deref() != Some("AdmissionReview")
+    let review = decode::decode(text, limits).map_err(|e| why_not_a_review(body, e))?;
+    let api_version = review.api_version.map(|t| t.0).unwrap_or_default();
+    let kind = review.kind.map(|t| t.0);
+    if kind.as_deref() != Some("AdmissionReview")
         || !matches!(
-            api_version.as_str(),
+            &*api_version,
             "admission.k8s.io/v1" | "admission.k8s.io/v1beta1"
         )
     {
         return Err(Rejection::BadRequest(format!(
             "not an AdmissionReview: kind {:?}, apiVersion {api_version:?}; expected kind AdmissionReview, apiVersion admission.k8s.io/v1",
-            review.kind.unwrap_or_default()
+            kind.unwrap_or_default()
         )));
     }
     let request = review
@@ -239,7 +225,7 @@ pub fn review(
         ));
     }
     let mode = if dry_run_path { Mode::DryRun } else { ctx.mode };
-    let (response, outcome, ops_by_rule, ops) = decide(&request, mode, ctx);
+    let (response, outcome, ops_by_rule, ops) = decide(&request, mode, ctx, limits);
     let pod = request
         .object
         .as_ref()
@@ -250,7 +236,7 @@ pub fn review(
                 .or_else(|| m.get("generateName"))
         })
         .and_then(Value::as_str)
-        .or(request.name.as_deref())
+        .or(request.name.as_ref().map(|n| &*n.0))
         .unwrap_or("")
         .to_string();
     let body = serde_json::to_vec(&ResponseReview {
@@ -264,7 +250,10 @@ pub fn review(
         outcome,
         mode,
         uid: request.uid,
-        namespace: request.namespace.unwrap_or_default(),
+        namespace: request
+            .namespace
+            .map(|n| n.0.into_owned())
+            .unwrap_or_default(),
         pod,
         ops,
         ops_by_rule,
@@ -286,7 +275,7 @@ fn why_not_a_review(body: &[u8], error: serde_json::Error) -> Rejection {
 
 type Decision = (Response, Outcome, Vec<(Rule, usize)>, usize);
 
-fn decide(request: &Request, mode: Mode, ctx: &Context<'_>) -> Decision {
+fn decide(request: &Request, mode: Mode, ctx: &Context<'_>, limits: &Limits) -> Decision {
     let mut response = Response {
         uid: request.uid.clone(),
         allowed: true,
@@ -298,12 +287,12 @@ fn decide(request: &Request, mode: Mode, ctx: &Context<'_>) -> Decision {
         .is_some_and(|r| r.group.is_empty() && r.resource == "pods");
     let is_subresource = request
         .sub_resource
-        .as_deref()
-        .is_some_and(|s| !s.is_empty());
+        .as_ref()
+        .is_some_and(|s| !s.0.is_empty());
     if !is_pod || is_subresource || request.operation != Some(Operation::Create) {
         return (response, Outcome::Ignored, Vec::new(), 0);
     }
-    let namespace = request.namespace.as_deref().unwrap_or("");
+    let namespace = request.namespace.as_ref().map_or("", |n| &*n.0);
     if ctx.skip_namespaces.iter().any(|n| n == namespace) {
         response.audit_annotations.insert(
             "skipped".into(),
@@ -311,24 +300,27 @@ fn decide(request: &Request, mode: Mode, ctx: &Context<'_>) -> Decision {
         );
         return (response, Outcome::Skipped, Vec::new(), 0);
     }
-    let object = match &request.object {
-        Some(o) if o.get("spec").is_some_and(Value::is_object) => o,
+    let object = match (&request.object, request.overrun) {
+        (_, Some(overrun)) => return unprocessable(response, ctx.on_error, overrun),
+        (Some(o), None) if o.get("spec").is_some_and(Value::is_object) => o,
         _ => {
-            let reason = "pod-hardener could not process this pod: request.object has no spec";
-            response
-                .audit_annotations
-                .insert("error".into(), reason.into());
-            return if ctx.on_error == OnError::Deny {
-                response.allowed = false;
-                response.status = Some(serde_json::json!({"code": 400, "message": reason}));
-                (response, Outcome::Denied, Vec::new(), 0)
-            } else {
-                response.warnings.push(reason.into());
-                (response, Outcome::Error, Vec::new(), 0)
-            };
+            return cannot_process(
+                response,
+                ctx.on_error,
+                "request.object has no spec",
+                Outcome::Error,
+            )
         }
     };
+    if limits.expired() {
+        return unprocessable(response, ctx.on_error, Overrun::Deadline);
+    }
     let hardened = harden(object, &Location::pod(), ctx.catalog, ctx.options);
+    // A patch finished past the budget is not sent either: the budget is what
+    // the server promises, and it may already have answered for this review.
+    if limits.expired() {
+        return unprocessable(response, ctx.on_error, Overrun::Deadline);
+    }
     let plan = &hardened.plan;
     if let Some(problem) = plan.invalid.first() {
         // The engine refused to send a result that fails validation.
@@ -383,6 +375,36 @@ fn decide(request: &Request, mode: Mode, ctx: &Context<'_>) -> Decision {
             let n = hardened.ops.len();
             (response, Outcome::Patched, by_rule, n)
         }
+    }
+}
+
+/// A pod past the decoder's limits or the time budget.
+fn unprocessable(response: Response, on_error: OnError, overrun: Overrun) -> Decision {
+    let allowed_outcome = match overrun {
+        Overrun::Deadline => Outcome::OverBudget,
+        Overrun::Depth { .. } | Overrun::Size { .. } => Outcome::Error,
+    };
+    cannot_process(response, on_error, &overrun.to_string(), allowed_outcome)
+}
+
+/// Allowed unchanged with a warning, or denied, per `on_error`.
+fn cannot_process(
+    mut response: Response,
+    on_error: OnError,
+    why: &str,
+    allowed_outcome: Outcome,
+) -> Decision {
+    let reason = format!("pod-hardener could not process this pod: {why}");
+    response
+        .audit_annotations
+        .insert("error".into(), reason.clone());
+    if on_error == OnError::Deny {
+        response.allowed = false;
+        response.status = Some(serde_json::json!({"code": 400, "message": reason}));
+        (response, Outcome::Denied, Vec::new(), 0)
+    } else {
+        response.warnings.push(reason);
+        (response, allowed_outcome, Vec::new(), 0)
     }
 }
 

@@ -286,3 +286,277 @@ fn bad_input_is_a_clear_4xx() {
         413
     );
 }
+
+/// The request body with `object` replaced.
+fn with_object(file: &str, object: Value) -> Vec<u8> {
+    let mut req: Value = serde_json::from_slice(&fixture(file)).unwrap();
+    req["request"]["object"] = object;
+    serde_json::to_vec(&req).unwrap()
+}
+
+/// The whole pod as serde_json reads it, less what the decoder drops
+/// (`shift_remove` keeps the order of the rest).
+fn pruned_by_hand(mut pod: Value) -> Value {
+    if let Some(o) = pod.as_object_mut() {
+        o.shift_remove("status");
+    }
+    if let Some(m) = pod["metadata"].as_object_mut() {
+        m.shift_remove("managedFields");
+    }
+    for list in ["containers", "initContainers", "ephemeralContainers"] {
+        let containers = pod.pointer_mut(&format!("/spec/{list}"));
+        for c in containers
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            for field in [
+                "env",
+                "envFrom",
+                "args",
+                "command",
+                "ports",
+                "livenessProbe",
+                "readinessProbe",
+                "startupProbe",
+                "lifecycle",
+            ] {
+                c.as_object_mut().unwrap().shift_remove(field);
+            }
+        }
+    }
+    pod
+}
+
+/// A pod with every field the decoder drops, and big ones.
+fn pod_with_unread_fields(entries: usize) -> Value {
+    let env: Vec<Value> = (0..entries)
+        .map(|i| json!({"name": format!("E{i}"), "value": "x"}))
+        .collect();
+    let args: Vec<Value> = (0..entries).map(|i| json!(format!("--a{i}"))).collect();
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "shop", "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {"f:containers": {}}}}]},
+        "spec": {
+            "volumes": [{"name": "tls", "secret": {"secretName": "t"}}],
+            "initContainers": [{"name": "init", "image": "busybox", "command": ["sh"], "env": env.clone()}],
+            "containers": [{
+                "name": "web", "image": "nginx:1.27", "env": env, "args": args,
+                "envFrom": [{"configMapRef": {"name": "c"}}], "ports": [{"containerPort": 80}],
+                "livenessProbe": {"httpGet": {"path": "/", "port": 80}},
+                "readinessProbe": {"exec": {"command": ["true"]}},
+                "startupProbe": {"tcpSocket": {"port": 80}},
+                "lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}},
+                "resources": {"limits": {"memory": "64Mi"}},
+                "securityContext": {"runAsNonRoot": true},
+                "volumeMounts": [{"name": "tls", "mountPath": "/etc"}]
+            }]
+        },
+        "status": {"phase": "Pending", "conditions": [{"type": "x"}]}
+    })
+}
+
+#[test]
+fn the_decoder_keeps_exactly_what_it_does_not_drop() {
+    let mut objects: Vec<Value> = [
+        "pod-create-simple.json",
+        "pod-create-dryrun-server.json",
+        "pod-create-deployment-like.json",
+        "pod-create-by-serviceaccount-token.json",
+        "pod-update-label.json",
+        "deployment-create.json",
+    ]
+    .iter()
+    .map(|f| serde_json::from_slice::<Value>(&fixture(f)).unwrap()["request"]["object"].clone())
+    .collect();
+    objects.push(pod_with_unread_fields(3));
+    for object in objects {
+        let body = with_object("pod-create-simple.json", object.clone());
+        let text = std::str::from_utf8(&body).unwrap();
+        let decoded = decode::decode(text, &Limits::default()).unwrap();
+        let request = decoded.request.unwrap();
+        assert_eq!(request.overrun, None);
+        // Equal as values and in key order: the patch's indices and the
+        // preview's output depend on both.
+        assert_eq!(
+            serde_json::to_string(&request.object.unwrap()).unwrap(),
+            serde_json::to_string(&pruned_by_hand(object)).unwrap()
+        );
+    }
+}
+
+#[test]
+fn pruning_changes_no_answer() {
+    // The engine on the whole pod and on the pruned one plans the same
+    // changes: no rule reads a dropped field.
+    let catalog = Catalog::builtin();
+    let options = Options::default();
+    let mut pods: Vec<Value> = [
+        "pod-create-simple.json",
+        "pod-create-deployment-like.json",
+        "pod-create-by-serviceaccount-token.json",
+    ]
+    .iter()
+    .map(|f| serde_json::from_slice::<Value>(&fixture(f)).unwrap()["request"]["object"].clone())
+    .collect();
+    pods.push(pod_with_unread_fields(3));
+    for pod in pods {
+        let whole = harden(&pod, &Location::pod(), &catalog, &options);
+        let pruned = harden(&pruned_by_hand(pod), &Location::pod(), &catalog, &options);
+        assert_eq!(whole.plan, pruned.plan);
+        assert_eq!(
+            serde_json::to_value(&whole.ops).unwrap(),
+            serde_json::to_value(&pruned.ops).unwrap()
+        );
+        assert!(!whole.ops.is_empty());
+    }
+}
+
+/// A review of a pod whose container has `n` secret mounts.
+fn with_mounts(n: usize) -> Vec<u8> {
+    let mut pod = pod_with_unread_fields(0);
+    pod["spec"]["containers"][0]["volumeMounts"] = (0..n)
+        .map(|i| json!({"name": "tls", "mountPath": format!("/m/{i}")}))
+        .collect();
+    with_object("pod-create-simple.json", pod)
+}
+
+/// The pod was allowed unchanged, and the first warning says `why`.
+fn assert_allowed_unchanged(reviewed: &Reviewed, why: &str) {
+    let v: Value = serde_json::from_slice(&reviewed.body).unwrap();
+    assert_eq!(v["response"]["allowed"], true);
+    assert!(v["response"].get("patch").is_none());
+    let warning = v["response"]["warnings"][0].as_str().unwrap();
+    assert!(warning.contains(why), "{warning}");
+}
+
+#[test]
+fn dropped_fields_cost_nothing_kept_ones_are_bounded() {
+    let catalog = Catalog::builtin();
+    let options = Options::default();
+    let c = ctx(&catalog, &options, &[]);
+    let small = Limits {
+        max_kept_bytes: 64 << 10,
+        ..Limits::default()
+    };
+    // 20,000 env entries and args: dropped, so the pod is hardened in 64 KiB.
+    let body = with_object("pod-create-simple.json", pod_with_unread_fields(20_000));
+    let r = review_within(&body, Some("application/json"), false, &c, &small).unwrap();
+    assert_eq!(r.outcome, Outcome::Patched);
+    // 20,000 mounts are read by the rules: past 64 KiB the pod is answered
+    // per on_error, with a warning saying why.
+    let body = with_mounts(20_000);
+    let r = review_within(&body, Some("application/json"), false, &c, &small).unwrap();
+    assert_eq!(r.outcome, Outcome::Error);
+    assert_allowed_unchanged(&r, "needs more than");
+    // The default limit holds a pod of 2,000 mounts.
+    let r = review(&with_mounts(2_000), Some("application/json"), false, &c).unwrap();
+    assert_eq!(r.outcome, Outcome::Patched);
+}
+
+#[test]
+fn a_million_empty_objects_stop_at_the_budget() {
+    // 3 MiB of `{}` in a field the decoder keeps: building stops at the
+    // budget; the estimate charged is the bound, not the body's 1M values.
+    let empties = format!("[{}{{}}]", "{},".repeat(1_000_000));
+    let body = format!(
+        r#"{{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{{"uid":"u","resource":{{"group":"","resource":"pods"}},"operation":"CREATE","object":{{"metadata":{{}},"spec":{{"containers":[],"x":{empties}}}}}}}}}"#
+    );
+    let decoded = decode::decode(&body, &Limits::default()).unwrap();
+    let request = decoded.request.unwrap();
+    assert_eq!(
+        request.overrun,
+        Some(Overrun::Size {
+            limit: MAX_KEPT_BYTES
+        })
+    );
+    assert_eq!(request.object, None);
+    assert_eq!(request.uid, "u");
+}
+
+#[test]
+fn nesting_past_the_limit_is_answered_per_on_error() {
+    let catalog = Catalog::builtin();
+    let options = Options::default();
+    let mut c = ctx(&catalog, &options, &[]);
+    let mut deep = json!("bottom");
+    for _ in 0..MAX_DEPTH {
+        deep = json!([deep]);
+    }
+    let mut pod = pod_with_unread_fields(0);
+    pod["spec"]["affinity"] = deep;
+    let body = with_object("pod-create-simple.json", pod);
+    let r = review(&body, Some("application/json"), false, &c).unwrap();
+    assert_eq!(r.outcome, Outcome::Error);
+    c.on_error = OnError::Deny;
+    let r = review(&body, Some("application/json"), false, &c).unwrap();
+    assert_eq!(r.outcome, Outcome::Denied);
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert!(v["response"]["status"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("deeper than"));
+    // Nesting in a dropped field is not built, so not refused.
+    let mut pod = pod_with_unread_fields(0);
+    let mut deep = json!("bottom");
+    for _ in 0..2 * MAX_DEPTH {
+        deep = json!([deep]);
+    }
+    pod["status"]["x"] = deep;
+    let body = with_object("pod-create-simple.json", pod);
+    c.on_error = OnError::Allow;
+    let r = review(&body, Some("application/json"), false, &c).unwrap();
+    assert_eq!(r.outcome, Outcome::Patched);
+}
+
+#[test]
+fn past_the_time_budget_the_pod_is_allowed_unchanged_or_denied() {
+    let catalog = Catalog::builtin();
+    let options = Options::default();
+    let mut c = ctx(&catalog, &options, &[]);
+    let spent = Limits {
+        deadline: Some(std::time::Instant::now()),
+        ..Limits::default()
+    };
+    let body = fixture("pod-create-deployment-like.json");
+    let r = review_within(&body, Some("application/json"), false, &c, &spent).unwrap();
+    assert_eq!(r.outcome, Outcome::OverBudget);
+    assert_allowed_unchanged(&r, "time budget");
+    c.on_error = OnError::Deny;
+    let r = review_within(&body, Some("application/json"), false, &c, &spent).unwrap();
+    assert_eq!(r.outcome, Outcome::Denied);
+    // A request the webhook does not change is answered as before.
+    let body = fixture("pod-update-label.json");
+    let r = review_within(&body, Some("application/json"), false, &c, &spent).unwrap();
+    assert_eq!(r.outcome, Outcome::Ignored);
+}
+
+#[test]
+fn duplicate_keys() {
+    let catalog = Catalog::builtin();
+    let options = Options::default();
+    let c = ctx(&catalog, &options, &[]);
+    // Envelope fields twice: refused, as serde's derive did.
+    let e = review(
+        br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"a","uid":"b"}}"#,
+        Some("application/json"),
+        false,
+        &c,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("duplicate field `uid`"), "{e}");
+    // Inside the pod the last value wins, in the first one's place, as
+    // serde_json's Value (and the API server) read it.
+    let text = r#"{"request":{"uid":"u","object":{"spec":{"a":1,"b":2,"a":3}}}}"#;
+    let object = decode::decode(text, &Limits::default())
+        .unwrap()
+        .request
+        .unwrap()
+        .object
+        .unwrap();
+    assert_eq!(object.to_string(), r#"{"spec":{"a":3,"b":2}}"#);
+    assert_eq!(
+        object,
+        serde_json::from_str::<Value>(r#"{"spec":{"a":1,"b":2,"a":3}}"#).unwrap()
+    );
+}

@@ -17,7 +17,7 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use futures_util::StreamExt;
 
-use crate::admission::{self, Context, Rejection};
+use crate::admission::{self, Context, Limits, Rejection, Reviewed};
 use crate::config::{Config, Mode, OnError};
 use crate::harden::Options;
 use crate::profile::Catalog;
@@ -52,6 +52,8 @@ pub struct State {
     pub config: Config,
     pub metrics: Metrics,
     pub ready: AtomicBool,
+    /// Reviews running off the workers at once (see `review_off_worker`).
+    pub review_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl State {
@@ -143,8 +145,28 @@ async fn handle(
     // actix's client_request_timeout covers only the head: without this a
     // client that dribbles its body holds a connection and a handler forever.
     let timeout_ms = state.config.server.request_timeout_ms;
-    let body = match tokio::time::timeout(
-        Duration::from_millis(timeout_ms),
+    let read_deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+    // A large body is read and reviewed holding one of `server.workers`
+    // slots: the bodies held at once are bounded, not only the pods built.
+    let slot = if declared.is_none_or(|size| size > INLINE_BODY_BYTES) {
+        match tokio::time::timeout_at(read_deadline, state.review_slots.clone().acquire_owned())
+            .await
+        {
+            Ok(Ok(slot)) => Some(slot),
+            _ => {
+                return reject(
+                    &state,
+                    &Rejection::Timeout {
+                        after_ms: timeout_ms,
+                    },
+                )
+            }
+        }
+    } else {
+        None
+    };
+    let body = match tokio::time::timeout_at(
+        read_deadline,
         read_body(&mut payload, declared, limit),
     )
     .await
@@ -161,17 +183,15 @@ async fn handle(
         }
     };
     let started = Instant::now();
-    let catalog = state.catalog();
-    let policy = state.policy();
-    let ctx = Context {
-        catalog: &catalog,
-        options: &policy.options,
-        mode: policy.mode,
-        on_error: policy.on_error,
-        skip_namespaces: &policy.skip_namespaces,
-        max_body_bytes: limit,
+    let limits = Limits {
+        deadline: Some(started + Duration::from_millis(state.config.server.review_budget_ms)),
+        ..Limits::default()
     };
-    match admission::review(&body, content_type.as_deref(), dry_run_path, &ctx) {
+    let reviewed = match slot {
+        None => review_now(&state, &body, dry_run_path, &limits),
+        Some(slot) => review_off_worker(&state, body.freeze(), dry_run_path, limits, slot).await,
+    };
+    match reviewed {
         Err(rejection) => reject(&state, &rejection),
         Ok(reviewed) => {
             let elapsed = started.elapsed();
@@ -209,6 +229,67 @@ async fn handle(
                 .body(reviewed.body)
         }
     }
+}
+
+/// Bodies declared up to this size are reviewed on the worker that read them:
+/// well under a millisecond, cheaper than a hand-off. Larger ones (or of no
+/// declared size) wait for a slot, are read, and go to a blocking thread, so
+/// that health checks and small reviews never wait behind them.
+const INLINE_BODY_BYTES: usize = 64 * 1024;
+
+/// How long past the budget a review off the workers may take before the
+/// handler answers without it (the engine finishes its current step first).
+const LATE_ANSWER_GRACE: Duration = Duration::from_millis(50);
+
+fn review_now(
+    state: &State,
+    body: &[u8],
+    dry_run_path: bool,
+    limits: &Limits,
+) -> Result<Reviewed, Rejection> {
+    let catalog = state.catalog();
+    let policy = state.policy();
+    let ctx = Context {
+        catalog: &catalog,
+        options: &policy.options,
+        mode: policy.mode,
+        on_error: policy.on_error,
+        skip_namespaces: &policy.skip_namespaces,
+        max_body_bytes: state.config.server.max_body_bytes,
+    };
+    // The content type was checked by the handler.
+    admission::review_within(body, Some("application/json"), dry_run_path, &ctx, limits)
+}
+
+/// A large body's review on a blocking thread, holding its slot (at most
+/// `server.workers` at once, so that memory stays bounded: each holds one
+/// body and at most the decoder's budget). If the budget and a grace pass,
+/// the answer is the over-budget one, computed from the envelope (the decoder
+/// stops at the pod's first value), while the slot stays taken until the
+/// review returns.
+async fn review_off_worker(
+    state: &web::Data<State>,
+    body: web::Bytes,
+    dry_run_path: bool,
+    limits: Limits,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) -> Result<Reviewed, Rejection> {
+    let deadline = tokio::time::Instant::from_std(limits.deadline.expect("set by the handler"));
+    let (worker_state, worker_body) = (state.clone(), body.clone());
+    let review = web::block(move || {
+        let _slot = slot;
+        review_now(&worker_state, &worker_body, dry_run_path, &limits)
+    });
+    if let Ok(Ok(reviewed)) = tokio::time::timeout_at(deadline + LATE_ANSWER_GRACE, review).await {
+        return reviewed;
+    }
+    // Past the budget: every pod the webhook would change is answered per
+    // on_error, without building the pod.
+    let spent = Limits {
+        deadline: Some(std::time::Instant::now()),
+        ..limits
+    };
+    review_now(state, &body, dry_run_path, &spent)
 }
 
 /// Reads the whole body, refusing it as soon as it passes `limit`.
@@ -284,6 +365,7 @@ pub async fn run(config: Config, source: reload::ConfigSource) -> Result<(), Str
         config: config.clone(),
         metrics,
         ready: AtomicBool::new(false),
+        review_slots: Arc::new(tokio::sync::Semaphore::new(config.server.workers)),
     });
 
     let app_state = state.clone();

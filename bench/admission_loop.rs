@@ -1,0 +1,41 @@
+//! Runs the admission function N times over one body, for instruction counts
+//! that do not depend on a noisy VM: `valgrind --tool=callgrind` on this
+//! binary (see `bench/callgrind`). The system allocator, as in the criterion
+//! bench, so the counts cover decode, engine and encode alone.
+
+use pod_hardener::admission::{review, Context};
+use pod_hardener::config::{Mode, OnError};
+use pod_hardener::harden::Options;
+use pod_hardener::profile::Catalog;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let path = args
+        .next()
+        .expect("usage: admission-loop BODY.json [ITERATIONS]");
+    let iterations: usize = args.next().map_or(1000, |n| n.parse().expect("a count"));
+    let body = std::fs::read(&path).expect("readable body");
+    let catalog = Catalog::builtin();
+    let options = Options::default();
+    let skip = vec!["kube-system".to_string()];
+    let ctx = Context {
+        catalog: &catalog,
+        options: &options,
+        mode: Mode::Enforce,
+        on_error: OnError::Allow,
+        skip_namespaces: &skip,
+        max_body_bytes: 4 << 20,
+    };
+    let mut bytes = 0;
+    for _ in 0..iterations {
+        let reviewed = review(
+            std::hint::black_box(&body),
+            Some("application/json"),
+            false,
+            &ctx,
+        )
+        .expect("an AdmissionReview");
+        bytes += reviewed.body.len();
+    }
+    println!("{iterations} reviews, {bytes} response bytes");
+}

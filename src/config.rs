@@ -83,6 +83,13 @@ pub struct ServerConfig {
     pub shutdown_delay_ms: u64,
     /// Concurrent connections per worker.
     pub max_connections: usize,
+    /// A connection (HTTP/1.1 or HTTP/2) with no request for this long is closed, in seconds.
+    pub idle_timeout_s: u64,
+    /// Reviews one connection may carry at once; more get 503.
+    pub max_streams_per_connection: usize,
+    /// Request-body bytes held in memory by all connections together; a body
+    /// waits for room (within request_timeout_ms) beyond it.
+    pub max_body_bytes_in_flight: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -146,7 +153,10 @@ impl Default for Config {
                 handshake_timeout_ms: 3_000,
                 shutdown_timeout_s: 25,
                 shutdown_delay_ms: 3_000,
-                max_connections: 25_000,
+                max_connections: 256,
+                idle_timeout_s: 120,
+                max_streams_per_connection: 32,
+                max_body_bytes_in_flight: 16 * 1024 * 1024,
             },
             log: LogConfig {
                 format: LogFormat::Text,
@@ -187,6 +197,24 @@ impl Config {
         }
         if self.server.max_body_bytes < 1024 {
             return Err("server.max_body_bytes must be at least 1024".into());
+        }
+        if self.server.max_body_bytes_in_flight < self.server.max_body_bytes {
+            return Err(format!(
+                "server.max_body_bytes_in_flight ({}) must be at least server.max_body_bytes ({}), or no body of the largest allowed size could ever be read",
+                self.server.max_body_bytes_in_flight, self.server.max_body_bytes
+            ));
+        }
+        for (name, value) in [
+            ("server.idle_timeout_s", self.server.idle_timeout_s as usize),
+            (
+                "server.max_streams_per_connection",
+                self.server.max_streams_per_connection,
+            ),
+            ("server.max_connections", self.server.max_connections),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
         }
         if self.server.cert_file.is_some() != self.server.key_file.is_some() {
             return Err(

@@ -45,6 +45,7 @@ pub struct Metrics {
     pub config_reloads: Family<ResultLabels, Counter>,
     pub certificate_expiry: Gauge,
     pub in_flight: Gauge,
+    pub connections_closed_idle: Counter,
 }
 
 impl Default for Metrics {
@@ -104,6 +105,12 @@ impl Default for Metrics {
             "Reviews being processed",
             in_flight.clone(),
         );
+        let connections_closed_idle = Counter::default();
+        registry.register(
+            "connections_closed_idle",
+            "Connections closed after server.idle_timeout_s without a request",
+            connections_closed_idle.clone(),
+        );
         Metrics {
             registry,
             reviews,
@@ -115,6 +122,7 @@ impl Default for Metrics {
             config_reloads,
             certificate_expiry,
             in_flight,
+            connections_closed_idle,
         }
     }
 }

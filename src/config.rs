@@ -32,6 +32,39 @@ pub enum OnError {
     Deny,
 }
 
+/// The oldest TLS version the webhook accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TlsVersion {
+    #[serde(rename = "1.2")]
+    V1_2,
+    #[serde(rename = "1.3")]
+    V1_3,
+}
+
+/// Accepts "1.3" and also 1.3: YAML and the environment layer read an
+/// unquoted version as a number.
+impl<'de> Deserialize<'de> for TlsVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Text(String),
+            Number(f64),
+        }
+        let text = match Written::deserialize(d)? {
+            Written::Text(t) => t,
+            Written::Number(n) => n.to_string(),
+        };
+        match text.as_str() {
+            "1.2" => Ok(TlsVersion::V1_2),
+            "1.3" => Ok(TlsVersion::V1_3),
+            other => Err(serde::de::Error::custom(format!(
+                "TLS version {other:?}: use \"1.2\" or \"1.3\""
+            ))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -90,6 +123,11 @@ pub struct ServerConfig {
     /// Request-body bytes held in memory by all connections together; a body
     /// waits for room (within request_timeout_ms) beyond it.
     pub max_body_bytes_in_flight: usize,
+    /// The oldest TLS version accepted: "1.2" or "1.3".
+    pub min_tls_version: TlsVersion,
+    /// PEM bundle of the CAs whose client certificates may send reviews; when
+    /// set, review paths without a verified client certificate get 401.
+    pub client_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -157,6 +195,8 @@ impl Default for Config {
                 idle_timeout_s: 120,
                 max_streams_per_connection: 32,
                 max_body_bytes_in_flight: 16 * 1024 * 1024,
+                min_tls_version: TlsVersion::V1_2,
+                client_ca_file: None,
             },
             log: LogConfig {
                 format: LogFormat::Text,

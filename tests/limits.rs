@@ -409,3 +409,118 @@ fn early_413_and_415_reach_http1_and_http2_clients_intact() {
         }
     }
 }
+
+/// A CA and a client certificate it signed, as (CA PEM, client cert + key PEM).
+fn client_ca_and_identity() -> (String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "api-server client CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "kube-apiserver");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (
+        ca_cert.pem(),
+        format!("{}{}", cert.pem(), key.serialize_pem()),
+    )
+}
+
+#[test]
+fn client_certificates_min_tls_version_and_expiry_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client_ca, identity) = client_ca_and_identity();
+    let ca_file = dir.path().join("client-ca.crt");
+    std::fs::write(&ca_file, &client_ca).unwrap();
+    let certs = dir.path().join("certs");
+    let (server, _) = start(
+        &certs,
+        &[
+            (
+                "POD_HARDENER_SERVER__CLIENT_CA_FILE",
+                ca_file.to_str().unwrap(),
+            ),
+            ("POD_HARDENER_SERVER__MIN_TLS_VERSION", "1.3"),
+        ],
+    );
+    let url = |path: &str| format!("https://localhost:{}{path}", server.port);
+    let review = std::fs::read(format!(
+        "{}/tests/fixtures/admission/pod-create-simple.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let anonymous = https_client(&certs, false);
+    let answer = anonymous
+        .post(url("/mutate"))
+        .header("Content-Type", "application/json")
+        .body(review.clone())
+        .send()
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 401);
+    // Health probes come without a client certificate and still work.
+    assert_eq!(anonymous.get(url("/healthz")).send().unwrap().status(), 200);
+    let ca = std::fs::read(certs.join("ca.crt")).unwrap();
+    for http2 in [false, true] {
+        let b = reqwest::blocking::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+            .identity(reqwest::Identity::from_pem(identity.as_bytes()).unwrap());
+        let with_cert = if http2 {
+            b.http2_prior_knowledge()
+        } else {
+            b.http1_only()
+        }
+        .build()
+        .unwrap();
+        let answer = with_cert
+            .post(url("/mutate"))
+            .header("Content-Type", "application/json")
+            .body(review.clone())
+            .send()
+            .unwrap();
+        assert_eq!(answer.status(), 200, "http2={http2}");
+    }
+    // A client that offers only TLS 1.2 cannot connect with min_tls_version 1.3.
+    let tls12 = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])
+    .unwrap()
+    .with_root_certificates({
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pki_types::CertificateDer::pem_slice_iter(&ca) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        roots
+    })
+    .with_no_client_auth();
+    let tcp = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let conn =
+        rustls::ClientConnection::new(Arc::new(tls12), "localhost".try_into().unwrap()).unwrap();
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    let mut failed = false;
+    while s.conn.is_handshaking() {
+        if s.conn.complete_io(&mut s.sock).is_err() {
+            failed = true;
+            break;
+        }
+    }
+    assert!(
+        failed,
+        "a TLS 1.2 handshake succeeded with min_tls_version 1.3"
+    );
+    // The self-signed certificate lives 30 days.
+    let left = server.metric("pod_hardener_certificate_expiry_seconds");
+    assert!(
+        left > 29.0 * 86_400.0 && left <= 30.0 * 86_400.0,
+        "seconds to expiry: {left}"
+    );
+}

@@ -75,13 +75,17 @@ impl Connection {
     }
 }
 
-/// The `HttpServer::on_connect` callback: registers the connection and
-/// starts its idle watchdog. Only TLS connections over TCP are watched (the
+/// The `HttpServer::on_connect` callback: records whether the client
+/// presented a verified certificate, registers the connection and starts its
+/// idle watchdog. Only TLS connections over TCP are watched (the
 /// webhook port serves nothing else).
 pub fn on_connect(io: &dyn Any, ext: &mut Extensions, idle: Duration, closed_idle: Counter) {
     let Some(tls) = io.downcast_ref::<TlsStream<TcpStream>>() else {
         return;
     };
+    ext.insert(super::tls::ClientIdentity {
+        verified: tls.get_ref().1.peer_certificates().is_some(),
+    });
     let Ok(socket) = tls.get_ref().0.as_fd().try_clone_to_owned() else {
         return; // out of descriptors: the connection still works, unwatched
     };

@@ -44,6 +44,8 @@ pub struct Metrics {
     pub certificate_reloads: Family<ResultLabels, Counter>,
     pub config_reloads: Family<ResultLabels, Counter>,
     pub certificate_expiry: Gauge,
+    /// Set from `certificate_expiry` at each scrape.
+    pub certificate_seconds_to_expiry: Gauge,
     pub in_flight: Gauge,
     pub connections_closed_idle: Counter,
 }
@@ -99,6 +101,12 @@ impl Default for Metrics {
             "notAfter of the serving certificate, Unix time",
             certificate_expiry.clone(),
         );
+        let certificate_seconds_to_expiry = Gauge::default();
+        registry.register(
+            "certificate_expiry_seconds",
+            "Seconds until the serving certificate expires (negative once expired)",
+            certificate_seconds_to_expiry.clone(),
+        );
         let in_flight = Gauge::default();
         registry.register(
             "in_flight_reviews",
@@ -121,6 +129,7 @@ impl Default for Metrics {
             certificate_reloads,
             config_reloads,
             certificate_expiry,
+            certificate_seconds_to_expiry,
             in_flight,
             connections_closed_idle,
         }

@@ -187,6 +187,27 @@ async fn per_connection(
     next.call(req).await
 }
 
+/// 401 for a review without a client certificate when `server.client_ca_file`
+/// asks for one.
+fn unauthenticated(state: &State, payload: web::Payload) -> HttpResponse {
+    state
+        .metrics
+        .rejected
+        .get_or_create(&ReasonLabels {
+            reason: "unauthenticated",
+        })
+        .inc();
+    tracing::warn!("refused a review without a verified client certificate");
+    HttpResponse::Unauthorized()
+        .content_type("application/json")
+        .body(AnswerBeforeBody {
+            answer: Some(Bytes::from_static(
+                b"{\"error\":\"a client certificate signed by server.client_ca_file is required\"}",
+            )),
+            _unread: Some(Box::new(payload)),
+        })
+}
+
 fn too_many_streams(state: &State, payload: actix_web::dev::Payload, max: usize) -> HttpResponse {
     state
         .metrics
@@ -234,6 +255,13 @@ async fn handle(
 ) -> HttpResponse {
     state.metrics.in_flight.inc();
     let _guard = InFlight(&state.metrics);
+    if state.config.server.client_ca_file.is_some()
+        && !req
+            .conn_data::<tls::ClientIdentity>()
+            .is_some_and(|id| id.verified)
+    {
+        return unauthenticated(&state, payload);
+    }
     let limit = state.config.server.max_body_bytes;
     let content_type = req
         .headers()
@@ -383,6 +411,10 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
 }
 
 async fn metrics_endpoint(state: web::Data<State>) -> HttpResponse {
+    let m = &state.metrics;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    m.certificate_seconds_to_expiry
+        .set(m.certificate_expiry.get() - now);
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.encode())
@@ -455,7 +487,14 @@ pub async fn run(config: Config, source: reload::ConfigSource) -> Result<(), Str
     .tls_handshake_timeout(Duration::from_millis(config.server.handshake_timeout_ms))
     .shutdown_timeout(config.server.shutdown_timeout_s)
     .disable_signals()
-    .bind_rustls_0_23(&config.server.address, tls::server_config(store.clone()))
+    .bind_rustls_0_23(
+        &config.server.address,
+        tls::server_config(
+            store.clone(),
+            config.server.min_tls_version,
+            config.server.client_ca_file.as_deref(),
+        )?,
+    )
     .map_err(|e| format!("cannot listen on {}: {e}", config.server.address))?;
     let bound = server.addrs();
 

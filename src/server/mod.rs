@@ -8,6 +8,7 @@ pub mod connections;
 pub mod metrics;
 pub mod reload;
 pub mod tls;
+pub mod validate;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -249,73 +250,20 @@ async fn mutate_dry_run(
 
 async fn handle(
     req: HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     state: web::Data<State>,
     dry_run_path: bool,
 ) -> HttpResponse {
     state.metrics.in_flight.inc();
     let _guard = InFlight(&state.metrics);
-    if state.config.server.client_ca_file.is_some()
-        && !req
-            .conn_data::<tls::ClientIdentity>()
-            .is_some_and(|id| id.verified)
-    {
-        return unauthenticated(&state, payload);
-    }
     let limit = state.config.server.max_body_bytes;
-    let content_type = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    if !content_type
-        .as_deref()
-        .is_some_and(admission::is_json_content_type)
-    {
-        let rejection = Rejection::UnsupportedMediaType(content_type.unwrap_or_default());
-        return reject_after_draining(&state, &rejection, payload).await;
-    }
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if let Some(size) = declared.filter(|s| *s > limit) {
-        let rejection = Rejection::TooLarge { size, limit };
-        return reject_after_draining(&state, &rejection, payload).await;
-    }
-    // actix's client_request_timeout covers only the head: without this a
-    // client that dribbles its body holds a connection and a handler forever.
-    let timeout_ms = state.config.server.request_timeout_ms;
-    // Held until the review's answer is built: the body and what is decoded
-    // from it stay in memory that long.
-    let mut _body_share = BodyShare::default();
-    let body = match tokio::time::timeout(
-        Duration::from_millis(timeout_ms),
-        read_body(
-            &mut payload,
-            declared,
-            limit,
-            &state.body_budget,
-            &mut _body_share,
-        ),
-    )
-    .await
-    {
-        Ok(Ok(body)) => body,
-        Ok(Err(rejection @ Rejection::TooLarge { .. })) => {
-            return reject_after_draining(&state, &rejection, payload).await
-        }
-        Ok(Err(rejection)) => return reject(&state, &rejection),
-        Err(_) => {
-            return reject_unread(
-                &state,
-                &Rejection::Timeout {
-                    after_ms: timeout_ms,
-                },
-                Some(payload),
-            )
-        }
+    let Received {
+        body,
+        content_type,
+        _share,
+    } = match receive(&req, payload, &state).await {
+        Ok(received) => received,
+        Err(answer) => return answer,
     };
     let started = Instant::now();
     let catalog = state.catalog();
@@ -365,6 +313,105 @@ async fn handle(
                 .content_type("application/json")
                 .body(reviewed.body)
         }
+    }
+}
+
+/// A request body read whole, with what it holds of the body budget.
+struct Received {
+    body: web::BytesMut,
+    content_type: Option<String>,
+    /// Held until the answer is built: the body and what is decoded from it
+    /// stay in memory that long.
+    _share: BodyShare,
+}
+
+/// What every review path does before its review: client certificate (when
+/// required), content type, size, and the body within request_timeout_ms;
+/// `Err` is the answer already made.
+async fn receive(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    state: &State,
+) -> Result<Received, HttpResponse> {
+    if state.config.server.client_ca_file.is_some()
+        && !req
+            .conn_data::<tls::ClientIdentity>()
+            .is_some_and(|id| id.verified)
+    {
+        return Err(unauthenticated(state, payload));
+    }
+    let limit = state.config.server.max_body_bytes;
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if !content_type
+        .as_deref()
+        .is_some_and(admission::is_json_content_type)
+    {
+        let rejection = Rejection::UnsupportedMediaType(content_type.unwrap_or_default());
+        return Err(reject_after_draining(state, &rejection, payload).await);
+    }
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(size) = declared.filter(|s| *s > limit) {
+        let rejection = Rejection::TooLarge { size, limit };
+        return Err(reject_after_draining(state, &rejection, payload).await);
+    }
+    // actix's client_request_timeout covers only the head: without this a
+    // client that dribbles its body holds a connection and a handler forever.
+    let timeout_ms = state.config.server.request_timeout_ms;
+    let mut share = BodyShare::default();
+    let read = tokio::time::timeout(
+        Duration::from_millis(timeout_ms),
+        read_body(
+            &mut payload,
+            declared,
+            limit,
+            &state.body_budget,
+            &mut share,
+        ),
+    )
+    .await;
+    match read {
+        Ok(Ok(body)) => Ok(Received {
+            body,
+            content_type,
+            _share: share,
+        }),
+        Ok(Err(rejection @ Rejection::TooLarge { .. })) => {
+            Err(reject_after_draining(state, &rejection, payload).await)
+        }
+        Ok(Err(rejection)) => Err(reject(state, &rejection)),
+        Err(_) => Err(reject_unread(
+            state,
+            &Rejection::Timeout {
+                after_ms: timeout_ms,
+            },
+            Some(payload),
+        )),
+    }
+}
+
+/// `POST /validate-config`: see [`validate`].
+async fn validate_config(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<State>,
+) -> HttpResponse {
+    let received = match receive(&req, payload, &state).await {
+        Ok(received) => received,
+        Err(answer) => return answer,
+    };
+    match validate::review(&received.body) {
+        Ok(answer) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(answer),
+        Err(e) => reject(&state, &Rejection::BadRequest(e)),
     }
 }
 
@@ -420,6 +467,22 @@ async fn metrics_endpoint(state: web::Data<State>) -> HttpResponse {
         .body(state.metrics.encode())
 }
 
+/// Writes why `serve` could not start where Kubernetes shows it as the
+/// container's termination message (`kubectl describe pod`, the pod's
+/// status): `/dev/termination-log`, the kubelet's default
+/// terminationMessagePath, or the file `POD_HARDENER_TERMINATION_LOG` names.
+/// Nothing is written where that file does not exist (outside a pod).
+pub fn write_termination_message(message: &str) {
+    let path = std::env::var_os("POD_HARDENER_TERMINATION_LOG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/dev/termination-log"));
+    if path.exists() {
+        // Kubernetes keeps at most 4096 bytes of it.
+        let text: String = message.chars().take(4000).collect();
+        let _ = std::fs::write(&path, text);
+    }
+}
+
 /// HTTP/2 flow-control window, per stream and per connection: the most
 /// request data a connection can make the server buffer before it is read.
 /// 64 KiB is the protocol's default; actix's own 1-2 MiB would let each
@@ -468,6 +531,7 @@ pub async fn run(config: Config, source: reload::ConfigSource) -> Result<(), Str
             .wrap(actix_web::middleware::from_fn(per_connection))
             .route("/mutate", web::post().to(mutate_enforce))
             .route("/mutate/dry-run", web::post().to(mutate_dry_run))
+            .route("/validate-config", web::post().to(validate_config))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
     })

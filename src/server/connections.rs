@@ -172,9 +172,39 @@ impl BodyBudget {
             none => *none = Some(permit),
         }
     }
+}
 
-    /// KiB free right now (for tests and metrics).
-    pub fn available_kib(&self) -> usize {
-        self.semaphore.available_permits()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_body_waits_for_room_until_another_gives_its_share_back() {
+        let budget = BodyBudget::new(4096);
+        let mut first = BodyShare::default();
+        budget.take(&mut first, 3000).await;
+        budget.take(&mut first, 1000).await; // 3 + 1 KiB: the whole budget
+        let mut second = BodyShare::default();
+        let waiting = tokio::time::timeout(Duration::from_millis(50), budget.take(&mut second, 1));
+        assert!(waiting.await.is_err(), "taken beyond the budget");
+        drop(first);
+        let mut second = BodyShare::default();
+        tokio::time::timeout(Duration::from_secs(5), budget.take(&mut second, 4096))
+            .await
+            .expect("room once the first body is done");
+    }
+
+    #[test]
+    fn a_connection_carries_at_most_max_streams() {
+        let (ended, _) = oneshot::channel();
+        let conn = Connection {
+            activity: Arc::new(Activity::default()),
+            _ended: ended,
+        };
+        let a = conn.begin(2).unwrap();
+        let _b = conn.begin(2).unwrap();
+        assert!(conn.begin(2).is_none());
+        drop(a);
+        assert!(conn.begin(2).is_some(), "a finished review frees its slot");
     }
 }

@@ -3,7 +3,7 @@ CARGO ?= cargo
 BIN := target/release/pod-hardener
 EXAMPLE ?= examples/deployment.yaml
 
-.PHONY: build install test fmt-check clippy unit preview run bench load soak flood fuzz clean e2e kind-e2e image deploy manifests-check
+.PHONY: build install test fmt-check clippy unit preview run bench load soak flood hostile fuzz clean e2e kind-e2e image deploy manifests-check
 
 ## build: the release binary at target/release/pod-hardener (the first build takes 5-9 minutes on 2 cores; cargo shows its progress)
 build:
@@ -50,6 +50,10 @@ soak:
 ## flood: idle TLS connections and slowloris clients during normal reviews; not in CI
 flood:
 	bench/flood
+
+## hostile: issue 11's hostile inputs against the release binary: time, peak RSS and answer per row; not in CI
+hostile:
+	bench/hostile
 
 ## fuzz: each cargo-fuzz target in fuzz/ for FUZZ_SECONDS (60); not in CI
 fuzz:

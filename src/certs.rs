@@ -152,18 +152,72 @@ pub fn write(dir: &Path, pair: &Pair) -> Result<Written, String> {
     Ok(written)
 }
 
+/// A private file is created 0600, so the key is never readable by others,
+/// not even between its first byte and a later chmod. `create_new` also
+/// refuses to follow a symlink planted where the temporary file goes.
 fn write_atomically(path: &Path, text: &str, private: bool) -> Result<(), String> {
+    use std::io::Write;
     let fail = |e: std::io::Error| format!("{}: {e}", path.display());
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(fail)?;
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
+        _ => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     if private {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
     #[cfg(not(unix))]
     let _ = private;
+    let mut file = options.open(&tmp).map_err(fail)?;
+    file.write_all(text.as_bytes()).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
     std::fs::rename(&tmp, path).map_err(fail)
+}
+
+/// Makes `dir` a directory only this user can enter (0700), creating it if
+/// needed. An existing one must be a real directory owned by this user (a
+/// shared /tmp lets anyone create the name first); its mode is tightened.
+#[cfg(unix)]
+pub fn private_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let fail = |e: std::io::Error| format!("{}: {e}", dir.display());
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(fail),
+        Err(e) => Err(fail(e)),
+        Ok(m) if !m.file_type().is_dir() => Err(format!(
+            "{}: not a directory (a symlink?): refusing to write a private key there",
+            dir.display()
+        )),
+        Ok(m) => {
+            // /proc/self belongs to the process's effective user.
+            let me = std::fs::metadata("/proc/self").map_err(fail)?.uid();
+            if m.uid() != me {
+                return Err(format!(
+                    "{}: owned by uid {}, not by this process (uid {me}): refusing to write a private key there; remove it or choose server.self_signed_dir",
+                    dir.display(),
+                    m.uid()
+                ));
+            }
+            if m.mode() & 0o077 != 0 {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                    .map_err(fail)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub fn private_dir(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))
 }
 
 /// A kustomize JSON 6902 patch that puts the CA bundle into the first
@@ -302,5 +356,36 @@ mod tests {
             let mode = std::fs::metadata(&w.key).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_dir_is_0700_and_refuses_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let fresh = root.path().join("a/b");
+        private_dir(&fresh).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&fresh), 0o700);
+        let open = root.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        private_dir(&open).unwrap();
+        assert_eq!(mode(&open), 0o700, "an existing directory is tightened");
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(&open, &link).unwrap();
+        let e = private_dir(&link).unwrap_err();
+        assert!(e.contains("not a directory"), "{e}");
+        // A symlink planted where the key's temporary file goes is not followed.
+        let target = root.path().join("elsewhere");
+        std::os::unix::fs::symlink(&target, fresh.join("tls.tmp")).unwrap();
+        let pair = make(&Request {
+            names: local_names(),
+            days: 1,
+        })
+        .unwrap();
+        write(&fresh, &pair).unwrap();
+        assert!(!target.exists(), "the write followed a planted symlink");
+        assert_eq!(mode(&fresh.join("tls.key")), 0o600);
     }
 }

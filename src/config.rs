@@ -32,6 +32,39 @@ pub enum OnError {
     Deny,
 }
 
+/// The oldest TLS version the webhook accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TlsVersion {
+    #[serde(rename = "1.2")]
+    V1_2,
+    #[serde(rename = "1.3")]
+    V1_3,
+}
+
+/// Accepts "1.3" and also 1.3: YAML and the environment layer read an
+/// unquoted version as a number.
+impl<'de> Deserialize<'de> for TlsVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Text(String),
+            Number(f64),
+        }
+        let text = match Written::deserialize(d)? {
+            Written::Text(t) => t,
+            Written::Number(n) => n.to_string(),
+        };
+        match text.as_str() {
+            "1.2" => Ok(TlsVersion::V1_2),
+            "1.3" => Ok(TlsVersion::V1_3),
+            other => Err(serde::de::Error::custom(format!(
+                "TLS version {other:?}: use \"1.2\" or \"1.3\""
+            ))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -86,6 +119,18 @@ pub struct ServerConfig {
     pub shutdown_delay_ms: u64,
     /// Concurrent connections per worker.
     pub max_connections: usize,
+    /// A connection (HTTP/1.1 or HTTP/2) with no request for this long is closed, in seconds.
+    pub idle_timeout_s: u64,
+    /// Reviews one connection may carry at once; more get 503.
+    pub max_streams_per_connection: usize,
+    /// Request-body bytes held in memory by all connections together; a body
+    /// waits for room (within request_timeout_ms) beyond it.
+    pub max_body_bytes_in_flight: usize,
+    /// The oldest TLS version accepted: "1.2" or "1.3".
+    pub min_tls_version: TlsVersion,
+    /// PEM bundle of the CAs whose client certificates may send reviews; when
+    /// set, review paths without a verified client certificate get 401.
+    pub client_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -151,7 +196,12 @@ impl Default for Config {
                 handshake_timeout_ms: 3_000,
                 shutdown_timeout_s: 25,
                 shutdown_delay_ms: 3_000,
-                max_connections: 25_000,
+                max_connections: 256,
+                idle_timeout_s: 120,
+                max_streams_per_connection: 32,
+                max_body_bytes_in_flight: 16 * 1024 * 1024,
+                min_tls_version: TlsVersion::V1_2,
+                client_ca_file: None,
             },
             log: LogConfig {
                 format: LogFormat::Text,
@@ -195,6 +245,24 @@ impl Config {
         }
         if !(10..=10_000).contains(&self.server.review_budget_ms) {
             return Err("server.review_budget_ms must be between 10 and 10000 (the API server waits at most 30 s, 10 s by default)".into());
+        }
+        if self.server.max_body_bytes_in_flight < self.server.max_body_bytes {
+            return Err(format!(
+                "server.max_body_bytes_in_flight ({}) must be at least server.max_body_bytes ({}), or no body of the largest allowed size could ever be read",
+                self.server.max_body_bytes_in_flight, self.server.max_body_bytes
+            ));
+        }
+        for (name, value) in [
+            ("server.idle_timeout_s", self.server.idle_timeout_s as usize),
+            (
+                "server.max_streams_per_connection",
+                self.server.max_streams_per_connection,
+            ),
+            ("server.max_connections", self.server.max_connections),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
         }
         if self.server.cert_file.is_some() != self.server.key_file.is_some() {
             return Err(

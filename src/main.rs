@@ -441,7 +441,11 @@ fn main() -> ExitCode {
             let config = match pod_hardener::config::load(args.config.as_deref(), args.overrides())
             {
                 Ok(c) => c,
-                Err(e) => return fail(2, format!("invalid configuration: {e}")),
+                Err(e) => {
+                    let message = format!("invalid configuration: {e}");
+                    pod_hardener::server::write_termination_message(&message);
+                    return fail(2, message);
+                }
             };
             init_logging(&config);
             let source = pod_hardener::server::reload::ConfigSource {
@@ -453,6 +457,7 @@ fn main() -> ExitCode {
                 Err(e) => {
                     // Once: the log is where an operator reads it (stderr).
                     tracing::error!(error = %e, "cannot serve");
+                    pod_hardener::server::write_termination_message(&format!("cannot serve: {e}"));
                     ExitCode::from(2)
                 }
             }

@@ -629,3 +629,93 @@ fn invalid_configuration_exits_2_before_binding() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--self-signed"));
 }
+
+#[test]
+fn a_bad_profile_file_at_start_is_the_termination_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("team.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: pod-hardener.dev/v1\nkind: ProfileSet\nprofiles:\n  - name: a\n    match: [nginx]\n    writablePaths: [relative/path]\n",
+    )
+    .unwrap();
+    // The kubelet creates the file; outside a pod nothing is written.
+    let termination_log = dir.path().join("termination-log");
+    std::fs::write(&termination_log, "").unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--self-signed", "--address", "127.0.0.1:0"])
+        .args(["--metrics-address", "127.0.0.1:0"])
+        .arg("--profiles")
+        .arg(&bad)
+        .env(
+            "POD_HARDENER_SERVER__SELF_SIGNED_DIR",
+            dir.path().join("tls"),
+        )
+        .env("POD_HARDENER_TERMINATION_LOG", &termination_log)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let message = std::fs::read_to_string(&termination_log).unwrap();
+    let expected = format!("{}:6:", bad.display());
+    assert!(message.contains(&expected), "{message}");
+    assert!(message.contains("relative/path"), "{message}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&expected),
+        "the log says it too"
+    );
+}
+
+#[test]
+fn validate_config_refuses_a_configmap_that_would_not_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = SecretDir::new(&dir.path().join("certs"));
+    let server = Server::start(dir.path(), &[]);
+    let review = |data: Value| {
+        serde_json::to_vec(&serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": "c-1",
+                "kind": {"group": "", "version": "v1", "kind": "ConfigMap"},
+                "operation": "UPDATE",
+                "object": {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "pod-hardener-config", "namespace": "pod-hardener"},
+                    "data": data,
+                },
+            },
+        }))
+        .unwrap()
+    };
+    let url = format!("{}/validate-config", server.https);
+    for http2 in [false, true] {
+        let c = client(&certs.ca(), http2);
+        let good = post(
+            &c,
+            &url,
+            review(serde_json::json!({"config.yaml": "mode: dry-run\n"})),
+            "application/json",
+        );
+        assert_eq!(good.status(), 200);
+        let good: Value = good.json().unwrap();
+        assert_eq!(good["response"]["allowed"], true);
+        assert_eq!(good["response"]["uid"], "c-1");
+        let bad: Value = post(
+            &c,
+            &url,
+            review(serde_json::json!({"config.yaml": "mode: dry-run\nserver:\n  workers: 0\n"})),
+            "application/json",
+        )
+        .json()
+        .unwrap();
+        assert_eq!(bad["response"]["allowed"], false);
+        let message = bad["response"]["status"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("config.yaml") && message.contains("server.workers"),
+            "{message}"
+        );
+        let not_a_review = post(&c, &url, b"[1]".to_vec(), "application/json");
+        assert_eq!(not_a_review.status(), 400);
+    }
+}

@@ -16,8 +16,10 @@ pub struct CertsRequest<'a> {
     pub webhooks: usize,
 }
 
-/// Writes `ca.crt`, `tls.crt`, `tls.key` and `webhook-ca-bundle.yaml`;
-/// returns a report of what was written for whom.
+/// Writes `ca.crt`, `tls.crt`, `tls.key`, `webhook-ca-bundle.yaml` (the
+/// mutating webhook's entries) and `config-webhook-ca-bundle.yaml` (the one
+/// entry of the ConfigMap-validating webhook); returns a report of what was
+/// written for whom.
 pub fn run(request: &CertsRequest<'_>) -> Result<String, String> {
     let mut names = certs::service_names(request.service, request.namespace);
     if request.local {
@@ -39,12 +41,16 @@ pub fn run(request: &CertsRequest<'_>) -> Result<String, String> {
         certs::ca_bundle_patch(&pair.ca_pem, request.webhooks),
     )
     .map_err(|e| format!("{}: {e}", patch_path.display()))?;
+    let config_patch_path = request.out_dir.join("config-webhook-ca-bundle.yaml");
+    std::fs::write(&config_patch_path, certs::ca_bundle_patch(&pair.ca_pem, 1))
+        .map_err(|e| format!("{}: {e}", config_patch_path.display()))?;
     Ok(format!(
-        "wrote {}, {}, {} and {}\n  names: {}\n  valid for {} days; run this again to rotate\n",
+        "wrote {}, {}, {}, {} and {}\n  names: {}\n  valid for {} days; run this again to rotate\n",
         written.ca.display(),
         written.cert.display(),
         written.key.display(),
         patch_path.display(),
+        config_patch_path.display(),
         names.join(", "),
         request.days
     ))
@@ -74,6 +80,9 @@ mod tests {
         use base64::Engine;
         let bundle = base64::engine::general_purpose::STANDARD.encode(&ca);
         assert_eq!(patch.matches(&bundle).count(), 2);
+        let config_patch =
+            std::fs::read_to_string(dir.path().join("config-webhook-ca-bundle.yaml")).unwrap();
+        assert_eq!(config_patch.matches(&bundle).count(), 1);
         let pair = crate::server::tls::parse_pair(
             std::fs::read(dir.path().join("tls.crt"))
                 .unwrap()

@@ -44,7 +44,10 @@ pub struct Metrics {
     pub certificate_reloads: Family<ResultLabels, Counter>,
     pub config_reloads: Family<ResultLabels, Counter>,
     pub certificate_expiry: Gauge,
+    /// Set from `certificate_expiry` at each scrape.
+    pub certificate_seconds_to_expiry: Gauge,
     pub in_flight: Gauge,
+    pub connections_closed_idle: Counter,
 }
 
 impl Default for Metrics {
@@ -98,11 +101,23 @@ impl Default for Metrics {
             "notAfter of the serving certificate, Unix time",
             certificate_expiry.clone(),
         );
+        let certificate_seconds_to_expiry = Gauge::default();
+        registry.register(
+            "certificate_expiry_seconds",
+            "Seconds until the serving certificate expires (negative once expired)",
+            certificate_seconds_to_expiry.clone(),
+        );
         let in_flight = Gauge::default();
         registry.register(
             "in_flight_reviews",
             "Reviews being processed",
             in_flight.clone(),
+        );
+        let connections_closed_idle = Counter::default();
+        registry.register(
+            "connections_closed_idle",
+            "Connections closed after server.idle_timeout_s without a request",
+            connections_closed_idle.clone(),
         );
         Metrics {
             registry,
@@ -114,7 +129,9 @@ impl Default for Metrics {
             certificate_reloads,
             config_reloads,
             certificate_expiry,
+            certificate_seconds_to_expiry,
             in_flight,
+            connections_closed_idle,
         }
     }
 }

@@ -4,16 +4,20 @@
 //! Each review is parse -> decide -> respond in `admission`; this module only
 //! moves bytes, keeps the swappable state and records what happened.
 
+pub mod connections;
 pub mod metrics;
 pub mod reload;
 pub mod tls;
+pub mod validate;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header::CONTENT_TYPE;
+use actix_web::web::Bytes;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use futures_util::StreamExt;
 
@@ -21,6 +25,7 @@ use crate::admission::{self, Context, Limits, Rejection, Reviewed};
 use crate::config::{Config, Mode, OnError};
 use crate::harden::Options;
 use crate::profile::Catalog;
+use connections::{BodyBudget, BodyShare, Connection};
 use metrics::{Metrics, ReasonLabels, ReviewLabels, RuleLabels};
 
 /// The hot-reloadable part of the configuration: what decides a review.
@@ -52,6 +57,8 @@ pub struct State {
     pub config: Config,
     pub metrics: Metrics,
     pub ready: AtomicBool,
+    /// Request-body bytes all connections together may hold in memory.
+    pub body_budget: BodyBudget,
     /// Reviews running off the workers at once (see `review_off_worker`).
     pub review_slots: Arc<tokio::sync::Semaphore>,
 }
@@ -82,6 +89,21 @@ impl Drop for InFlight<'_> {
 }
 
 fn reject(state: &State, rejection: &Rejection) -> HttpResponse {
+    reject_unread(state, rejection, None)
+}
+
+/// A 4xx answer; `unread` is the request body when the answer is given before
+/// the body was read to its end. It is kept alive until the answer has been
+/// sent: an HTTP/2 stream whose body is dropped first is reset with CANCEL,
+/// and clients (curl, Go) then report a framing error instead of the status.
+/// Dropped after the answer, the reset says NO_ERROR, which RFC 9113 section
+/// 8.1 allows for exactly this case.
+fn reject_unread(
+    state: &State,
+    rejection: &Rejection,
+    unread: Option<web::Payload>,
+) -> HttpResponse {
+    let unread = unread.map(|p| Box::new(p) as Box<dyn std::any::Any>);
     state
         .metrics
         .rejected
@@ -92,7 +114,124 @@ fn reject(state: &State, rejection: &Rejection) -> HttpResponse {
     tracing::warn!(status = rejection.status(), error = %rejection, "rejected request");
     HttpResponse::build(actix_web::http::StatusCode::from_u16(rejection.status()).expect("4xx"))
         .content_type("application/json")
-        .body(rejection.body())
+        .body(AnswerBeforeBody {
+            answer: Some(Bytes::from(rejection.body())),
+            _unread: unread,
+        })
+}
+
+/// An early 4xx (415, 413) once the client has sent its body: read and thrown
+/// away, up to twice `max_body_bytes` and within `request_timeout_ms`. A
+/// client still sending when it gets its answer may take the stream's reset
+/// for an error (curl 7.x over HTTP/2 reports a framing error and no status);
+/// draining costs time and bandwidth but no memory.
+async fn reject_after_draining(
+    state: &State,
+    rejection: &Rejection,
+    mut payload: web::Payload,
+) -> HttpResponse {
+    let most = state.config.server.max_body_bytes.saturating_mul(2);
+    let within = Duration::from_millis(state.config.server.request_timeout_ms);
+    let _ = tokio::time::timeout(within, async {
+        let mut drained = 0usize;
+        while let Some(Ok(chunk)) = payload.next().await {
+            drained += chunk.len();
+            if drained > most {
+                break;
+            }
+        }
+    })
+    .await;
+    reject_unread(state, rejection, Some(payload))
+}
+
+/// A fixed response body that also owns the request body it was given before;
+/// see [`reject_unread`].
+struct AnswerBeforeBody {
+    answer: Option<Bytes>,
+    _unread: Option<Box<dyn std::any::Any>>,
+}
+
+impl MessageBody for AnswerBeforeBody {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.answer.as_ref().map_or(0, |b| b.len() as u64))
+    }
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Bytes, Self::Error>>> {
+        std::task::Poll::Ready(self.answer.take().map(Ok))
+    }
+}
+
+/// Counts every request on its connection (an idle connection is one with
+/// none, see [`connections`]) and answers 503 to one over the connection's
+/// stream limit before its body is read, so that it costs next to nothing.
+async fn per_connection(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<actix_web::body::BoxBody>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<State>>().cloned() else {
+        return next.call(req).await;
+    };
+    let max_streams = state.config.server.max_streams_per_connection;
+    let _stream = match req.conn_data::<Connection>().map(|c| c.begin(max_streams)) {
+        Some(None) => {
+            let (http, payload) = req.into_parts();
+            let answer = too_many_streams(&state, payload, max_streams);
+            return Ok(actix_web::dev::ServiceResponse::new(http, answer));
+        }
+        Some(Some(stream)) => Some(stream),
+        None => None,
+    };
+    next.call(req).await
+}
+
+/// 401 for a review without a client certificate when `server.client_ca_file`
+/// asks for one.
+fn unauthenticated(state: &State, payload: web::Payload) -> HttpResponse {
+    state
+        .metrics
+        .rejected
+        .get_or_create(&ReasonLabels {
+            reason: "unauthenticated",
+        })
+        .inc();
+    tracing::warn!("refused a review without a verified client certificate");
+    HttpResponse::Unauthorized()
+        .content_type("application/json")
+        .body(AnswerBeforeBody {
+            answer: Some(Bytes::from_static(
+                b"{\"error\":\"a client certificate signed by server.client_ca_file is required\"}",
+            )),
+            _unread: Some(Box::new(payload)),
+        })
+}
+
+fn too_many_streams(state: &State, payload: actix_web::dev::Payload, max: usize) -> HttpResponse {
+    state
+        .metrics
+        .rejected
+        .get_or_create(&ReasonLabels {
+            reason: "too-many-streams",
+        })
+        .inc();
+    tracing::warn!(
+        max_streams = max,
+        "refused a review: the connection already carries its maximum of reviews"
+    );
+    HttpResponse::ServiceUnavailable()
+        .content_type("application/json")
+        .insert_header(("Retry-After", "1"))
+        .body(AnswerBeforeBody {
+            answer: Some(Bytes::from(format!(
+                "{{\"error\":\"this connection already carries {max} reviews (server.max_streams_per_connection)\"}}"
+            ))),
+            _unread: Some(Box::new(payload)),
+        })
 }
 
 async fn mutate_enforce(
@@ -113,74 +252,15 @@ async fn mutate_dry_run(
 
 async fn handle(
     req: HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     state: web::Data<State>,
     dry_run_path: bool,
 ) -> HttpResponse {
     state.metrics.in_flight.inc();
     let _guard = InFlight(&state.metrics);
-    let limit = state.config.server.max_body_bytes;
-    let content_type = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    if !content_type
-        .as_deref()
-        .is_some_and(admission::is_json_content_type)
-    {
-        return reject(
-            &state,
-            &Rejection::UnsupportedMediaType(content_type.unwrap_or_default()),
-        );
-    }
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if let Some(size) = declared.filter(|s| *s > limit) {
-        return reject(&state, &Rejection::TooLarge { size, limit });
-    }
-    // actix's client_request_timeout covers only the head: without this a
-    // client that dribbles its body holds a connection and a handler forever.
-    let timeout_ms = state.config.server.request_timeout_ms;
-    let read_deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
-    // A large body is read and reviewed holding one of `server.workers`
-    // slots: the bodies held at once are bounded, not only the pods built.
-    let slot = if declared.is_none_or(|size| size > INLINE_BODY_BYTES) {
-        match tokio::time::timeout_at(read_deadline, state.review_slots.clone().acquire_owned())
-            .await
-        {
-            Ok(Ok(slot)) => Some(slot),
-            _ => {
-                return reject(
-                    &state,
-                    &Rejection::Timeout {
-                        after_ms: timeout_ms,
-                    },
-                )
-            }
-        }
-    } else {
-        None
-    };
-    let body = match tokio::time::timeout_at(
-        read_deadline,
-        read_body(&mut payload, declared, limit),
-    )
-    .await
-    {
-        Ok(Ok(body)) => body,
-        Ok(Err(rejection)) => return reject(&state, &rejection),
-        Err(_) => {
-            return reject(
-                &state,
-                &Rejection::Timeout {
-                    after_ms: timeout_ms,
-                },
-            )
-        }
+    let Received { body, slot, _share } = match receive(&req, payload, &state).await {
+        Ok(received) => received,
+        Err(answer) => return answer,
     };
     let started = Instant::now();
     let limits = Limits {
@@ -257,7 +337,7 @@ fn review_now(
         skip_namespaces: &policy.skip_namespaces,
         max_body_bytes: state.config.server.max_body_bytes,
     };
-    // The content type was checked by the handler.
+    // The content type was checked by `receive`.
     admission::review_within(body, Some("application/json"), dry_run_path, &ctx, limits)
 }
 
@@ -292,16 +372,134 @@ async fn review_off_worker(
     review_now(state, &body, dry_run_path, &spent)
 }
 
-/// Reads the whole body, refusing it as soon as it passes `limit`.
+/// A request body read whole, with what it holds of the body budget and, for
+/// a large body, its review slot.
+struct Received {
+    body: web::BytesMut,
+    /// Taken before a large body is read (see `INLINE_BODY_BYTES`).
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Held until the answer is built: the body and what is decoded from it
+    /// stay in memory that long.
+    _share: BodyShare,
+}
+
+/// What every review path does before its review: client certificate (when
+/// required), content type, size, and the body within request_timeout_ms;
+/// `Err` is the answer already made.
+async fn receive(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    state: &State,
+) -> Result<Received, HttpResponse> {
+    if state.config.server.client_ca_file.is_some()
+        && !req
+            .conn_data::<tls::ClientIdentity>()
+            .is_some_and(|id| id.verified)
+    {
+        return Err(unauthenticated(state, payload));
+    }
+    let limit = state.config.server.max_body_bytes;
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if !content_type
+        .as_deref()
+        .is_some_and(admission::is_json_content_type)
+    {
+        let rejection = Rejection::UnsupportedMediaType(content_type.unwrap_or_default());
+        return Err(reject_after_draining(state, &rejection, payload).await);
+    }
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(size) = declared.filter(|s| *s > limit) {
+        let rejection = Rejection::TooLarge { size, limit };
+        return Err(reject_after_draining(state, &rejection, payload).await);
+    }
+    // actix's client_request_timeout covers only the head: without this a
+    // client that dribbles its body holds a connection and a handler forever.
+    let timeout_ms = state.config.server.request_timeout_ms;
+    let timeout = Rejection::Timeout {
+        after_ms: timeout_ms,
+    };
+    let read_deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+    // A large body is read and reviewed holding one of `server.workers`
+    // slots: the bodies held at once are bounded, not only the pods built.
+    let slot = if declared.is_none_or(|size| size > INLINE_BODY_BYTES) {
+        match tokio::time::timeout_at(read_deadline, state.review_slots.clone().acquire_owned())
+            .await
+        {
+            Ok(Ok(slot)) => Some(slot),
+            _ => return Err(reject_unread(state, &timeout, Some(payload))),
+        }
+    } else {
+        None
+    };
+    let mut share = BodyShare::default();
+    let read = tokio::time::timeout_at(
+        read_deadline,
+        read_body(
+            &mut payload,
+            declared,
+            limit,
+            &state.body_budget,
+            &mut share,
+        ),
+    )
+    .await;
+    match read {
+        Ok(Ok(body)) => Ok(Received {
+            body,
+            slot,
+            _share: share,
+        }),
+        Ok(Err(rejection @ Rejection::TooLarge { .. })) => {
+            Err(reject_after_draining(state, &rejection, payload).await)
+        }
+        Ok(Err(rejection)) => Err(reject(state, &rejection)),
+        Err(_) => Err(reject_unread(state, &timeout, Some(payload))),
+    }
+}
+
+/// `POST /validate-config`: see [`validate`].
+async fn validate_config(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<State>,
+) -> HttpResponse {
+    let received = match receive(&req, payload, &state).await {
+        Ok(received) => received,
+        Err(answer) => return answer,
+    };
+    match validate::review(&received.body) {
+        Ok(answer) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(answer),
+        Err(e) => reject(&state, &Rejection::BadRequest(e)),
+    }
+}
+
+/// Reads the whole body, refusing it as soon as it passes `limit`; each chunk
+/// waits for its room in the shared `budget` before it is kept.
 async fn read_body(
     payload: &mut web::Payload,
     declared: Option<usize>,
     limit: usize,
+    budget: &BodyBudget,
+    share: &mut BodyShare,
 ) -> Result<web::BytesMut, Rejection> {
+    // A declared size over INLINE_BODY_BYTES is reserved only once a review
+    // slot is held, so claims reserve at most `workers` bodies; reserving it
+    // whole spares the copies of a growing buffer (twice the body at peak).
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8192).min(limit));
     while let Some(chunk) = payload.next().await {
         let chunk =
             chunk.map_err(|e| Rejection::BadRequest(format!("cannot read the body: {e}")))?;
+        budget.take(share, chunk.len()).await;
         if body.len() + chunk.len() > limit {
             return Err(Rejection::TooLarge {
                 size: body.len() + chunk.len(),
@@ -330,10 +528,36 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
 }
 
 async fn metrics_endpoint(state: web::Data<State>) -> HttpResponse {
+    let m = &state.metrics;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    m.certificate_seconds_to_expiry
+        .set(m.certificate_expiry.get() - now);
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.encode())
 }
+
+/// Writes why `serve` could not start where Kubernetes shows it as the
+/// container's termination message (`kubectl describe pod`, the pod's
+/// status): `/dev/termination-log`, the kubelet's default
+/// terminationMessagePath, or the file `POD_HARDENER_TERMINATION_LOG` names.
+/// Nothing is written where that file does not exist (outside a pod).
+pub fn write_termination_message(message: &str) {
+    let path = std::env::var_os("POD_HARDENER_TERMINATION_LOG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/dev/termination-log"));
+    if path.exists() {
+        // Kubernetes keeps at most 4096 bytes of it.
+        let text: String = message.chars().take(4000).collect();
+        let _ = std::fs::write(&path, text);
+    }
+}
+
+/// HTTP/2 flow-control window, per stream and per connection: the most
+/// request data a connection can make the server buffer before it is read.
+/// 64 KiB is the protocol's default; actix's own 1-2 MiB would let each
+/// connection park megabytes.
+pub const H2_WINDOW_BYTES: u32 = 64 * 1024;
 
 /// Where the serving certificate comes from, decided before anything binds.
 fn certificate_files(config: &Config) -> Result<(PathBuf, PathBuf), String> {
@@ -365,15 +589,20 @@ pub async fn run(config: Config, source: reload::ConfigSource) -> Result<(), Str
         config: config.clone(),
         metrics,
         ready: AtomicBool::new(false),
+        body_budget: BodyBudget::new(config.server.max_body_bytes_in_flight),
         review_slots: Arc::new(tokio::sync::Semaphore::new(config.server.workers)),
     });
 
     let app_state = state.clone();
+    let idle = Duration::from_secs(config.server.idle_timeout_s);
+    let closed_idle = state.metrics.connections_closed_idle.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_state.clone())
+            .wrap(actix_web::middleware::from_fn(per_connection))
             .route("/mutate", web::post().to(mutate_enforce))
             .route("/mutate/dry-run", web::post().to(mutate_dry_run))
+            .route("/validate-config", web::post().to(validate_config))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
     })
@@ -382,11 +611,25 @@ pub async fn run(config: Config, source: reload::ConfigSource) -> Result<(), Str
     // HTTP/2 reviews took 40 ms each.
     .tcp_nodelay(true)
     .max_connections(config.server.max_connections)
+    // HTTP/1.1 idle connections: actix closes them itself after keep-alive.
+    .keep_alive(idle)
+    // HTTP/2: closed by the watchdog (actix only PINGs an idle connection).
+    .on_connect(move |io, ext| connections::on_connect(io, ext, idle, closed_idle.clone()))
+    // What a connection may hold of unread request data; see the README's memory arithmetic.
+    .h2_initial_window_size(H2_WINDOW_BYTES)
+    .h2_initial_connection_window_size(H2_WINDOW_BYTES)
     .client_request_timeout(Duration::from_millis(config.server.request_timeout_ms))
     .tls_handshake_timeout(Duration::from_millis(config.server.handshake_timeout_ms))
     .shutdown_timeout(config.server.shutdown_timeout_s)
     .disable_signals()
-    .bind_rustls_0_23(&config.server.address, tls::server_config(store.clone()))
+    .bind_rustls_0_23(
+        &config.server.address,
+        tls::server_config(
+            store.clone(),
+            config.server.min_tls_version,
+            config.server.client_ca_file.as_deref(),
+        )?,
+    )
     .map_err(|e| format!("cannot listen on {}: {e}", config.server.address))?;
     let bound = server.addrs();
 

@@ -40,7 +40,9 @@ impl ResolvesServerCert for CertStore {
     }
 }
 
-/// A certificate chain and key, parsed and checked to belong together.
+/// A certificate chain and key, parsed, checked to belong together and to be
+/// valid now (an expired or not-yet-valid one is refused, so a reload keeps
+/// the pair in force).
 pub struct LoadedPair {
     pub key: CertifiedKey,
     /// notAfter of the leaf, Unix seconds.
@@ -66,7 +68,21 @@ pub fn parse_pair(
         .map_err(|e| format!("{key_name}: unsupported private key: {e}"))?;
     let (_, leaf) = x509_parser::parse_x509_certificate(&certs[0])
         .map_err(|e| format!("{cert_name}: cannot parse the certificate: {e}"))?;
+    let not_before = leaf.validity().not_before.timestamp();
     let not_after = leaf.validity().not_after.timestamp();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if now > not_after {
+        return Err(format!(
+            "{cert_name}: the certificate expired at {} (notAfter); renew it",
+            leaf.validity().not_after
+        ));
+    }
+    if now < not_before {
+        return Err(format!(
+            "{cert_name}: the certificate is not valid before {} (notBefore); check this machine's clock or the issuer's",
+            leaf.validity().not_before
+        ));
+    }
     let key = CertifiedKey::new(certs, signer);
     key.keys_match()
         .map_err(|e| format!("{cert_name} and {key_name} do not belong together: {e}"))?;
@@ -89,12 +105,14 @@ pub fn load_pair(cert: &Path, key: &Path) -> Result<(LoadedPair, Vec<u8>), Strin
 }
 
 /// A CA and a leaf for 127.0.0.1, localhost and `extra_names`, valid for 30
-/// days, written as `ca.crt`, `tls.crt` and `tls.key` into `dir`. Returns
+/// days, written as `ca.crt`, `tls.crt` and `tls.key` into `dir`, a private
+/// directory (0700, ours; see [`crate::certs::private_dir`]). Returns
 /// (cert path, key path, CA path).
 pub fn write_self_signed(
     dir: &Path,
     extra_names: &[String],
 ) -> Result<(PathBuf, PathBuf, PathBuf), String> {
+    crate::certs::private_dir(dir)?;
     let mut names = crate::certs::local_names();
     names.extend(extra_names.iter().cloned());
     let pair = crate::certs::make(&crate::certs::Request { names, days: 30 })?;
@@ -102,12 +120,86 @@ pub fn write_self_signed(
     Ok((written.cert, written.key, written.ca))
 }
 
-/// TLS 1.2 and 1.3 only, certificates from the store.
-pub fn server_config(store: Arc<CertStore>) -> rustls::ServerConfig {
+/// TLS 1.3, and 1.2 unless `min_version` is 1.3; certificates from the store.
+/// With `client_ca` (PEM bundle), a client certificate is verified against it
+/// when one is presented; [`ClientIdentity`] records the outcome per
+/// connection and the review paths require it (health probes come without).
+pub fn server_config(
+    store: Arc<CertStore>,
+    min_version: crate::config::TlsVersion,
+    client_ca: Option<&Path>,
+) -> Result<rustls::ServerConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .expect("ring supports TLS 1.2 and 1.3")
-        .with_no_client_auth()
-        .with_cert_resolver(store)
+    let versions: &[&rustls::SupportedProtocolVersion] = match min_version {
+        crate::config::TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        crate::config::TlsVersion::V1_3 => &[&rustls::version::TLS13],
+    };
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|e| format!("TLS versions: {e}"))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(file) => {
+            let pem = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert =
+                    cert.map_err(|e| format!("{}: not a PEM bundle: {e}", file.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("{}: unusable CA certificate: {e}", file.display()))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("{}: no CERTIFICATE block found", file.display()));
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .allow_unauthenticated()
+                    .build()
+                    .map_err(|e| format!("{}: {e}", file.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    Ok(builder.with_cert_resolver(store))
+}
+
+/// Whether the connection's client presented a certificate the trust bundle
+/// verified (rustls refuses the handshake when one is presented and fails).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIdentity {
+    pub verified: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed pair valid from `from` to `until` (offsets from now).
+    fn pair_valid(from: time::Duration, until: time::Duration) -> (String, String) {
+        let now = time::OffsetDateTime::now_utc();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.not_before = now + from;
+        params.not_after = now + until;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn expired_and_not_yet_valid_certificates_are_refused() {
+        let day = time::Duration::days(1);
+        let (c, k) = pair_valid(-day * 10, -day);
+        let e = parse_pair(c.as_bytes(), k.as_bytes(), "old.crt", "old.key")
+            .err()
+            .unwrap();
+        assert!(e.contains("old.crt") && e.contains("expired"), "{e}");
+        let (c, k) = pair_valid(day, day * 10);
+        let e = parse_pair(c.as_bytes(), k.as_bytes(), "new.crt", "new.key")
+            .err()
+            .unwrap();
+        assert!(e.contains("not valid before"), "{e}");
+        let (c, k) = pair_valid(-day, day);
+        let ok = parse_pair(c.as_bytes(), k.as_bytes(), "good.crt", "good.key").unwrap();
+        assert!(ok.not_after > time::OffsetDateTime::now_utc().unix_timestamp());
+    }
 }

@@ -526,6 +526,22 @@ impl LocalWebhook {
         })
     }
 
+    /// Reviews answered so far, every outcome: the sum of
+    /// `pod_hardener_reviews_total` on the plain-HTTP metrics port.
+    pub fn reviews(&self) -> Result<u64> {
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect(("127.0.0.1", self.metrics_port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text)?;
+        Ok(text
+            .lines()
+            .filter(|l| l.starts_with("pod_hardener_reviews_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("https://127.0.0.1:{}{path}", self.port)
     }

@@ -243,7 +243,7 @@ async fn set_up_setting(
     setting: &Setting,
     base: &[Value],
     deny: &[Value],
-) -> Result<[String; 3]> {
+) -> Result<([String; 3], LocalWebhook)> {
     let mode = setting
         .namespace_mode
         .map(|m| json!({"pod-hardener.dev/mode": m}))
@@ -321,7 +321,7 @@ async fn set_up_setting(
     let objects = json!({"apiVersion": "v1", "kind": "List", "items": [
         scope, mwc, binding(deny, DENY_LABEL, "deny")?, binding(base, WARN_LABEL, "warn")?]});
     apply(env, &objects.to_string()).with_context(|| format!("setting {}", setting.name))?;
-    Ok([judged, bypassed, warned])
+    Ok(([judged, bypassed, warned], webhook))
 }
 
 /// Creates `pod` in `ns`: Ok(admitted pod) or Err(the refusal's text).
@@ -376,9 +376,11 @@ pub(super) async fn backstop_agrees_with_the_webhook_for_every_setting(
         find(&base, "Namespace", NAMESPACE)?, find(&base, "ValidatingAdmissionPolicy", super::BACKSTOP)?]});
     apply(&env, &shipped.to_string()).context("the backstop policy")?;
 
-    let mut namespaces = Vec::new();
+    let (mut namespaces, mut webhooks) = (Vec::new(), Vec::new());
     for setting in SETTINGS {
-        namespaces.push(set_up_setting(&env, setting, &base, &deny).await?);
+        let (ns, webhook) = set_up_setting(&env, setting, &base, &deny).await?;
+        namespaces.push(ns);
+        webhooks.push(webhook);
     }
     // Webhook configurations and bindings reach the admission chain in the
     // order they were stored: once the last setting that rejects something
@@ -396,8 +398,17 @@ pub(super) async fn backstop_agrees_with_the_webhook_for_every_setting(
 
     let mut failures = Vec::new();
     let mut rejected = 0;
-    for (setting, ns) in SETTINGS.iter().zip(&namespaces) {
+    for ((setting, ns), webhook) in SETTINGS.iter().zip(&namespaces).zip(&webhooks) {
+        let reviews_before = webhook.reviews()?;
+        let mut sent = 0;
         for submitted in pods() {
+            // What the shipped matchConditions keep from the webhook.
+            let annotations = &submitted["metadata"]["annotations"];
+            if annotations.get("kubernetes.io/config.mirror").is_none()
+                && submitted["spec"]["os"]["name"] != "windows"
+            {
+                sent += 1;
+            }
             let name = submitted["metadata"]["name"]
                 .as_str()
                 .unwrap_or_default()
@@ -451,10 +462,24 @@ pub(super) async fn backstop_agrees_with_the_webhook_for_every_setting(
                 ));
             }
         }
+        // One review per pod created through the webhook, none for the pods
+        // the matchConditions keep away, none at all where mode=off.
+        let reviews = webhook.reviews()? - reviews_before;
+        let expected = if setting.namespace_mode == Some("off") {
+            0
+        } else {
+            sent
+        };
+        if reviews != expected {
+            failures.push(format!(
+                "setting {}: the webhook reviewed {reviews} pods, expected {expected}",
+                setting.name
+            ));
+        }
     }
     ensure!(
         failures.is_empty(),
-        "{} disagreements:\n  {}",
+        "{} failures:\n  {}",
         failures.len(),
         failures.join("\n  ")
     );

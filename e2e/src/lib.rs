@@ -354,7 +354,10 @@ async fn start_control_plane(apiserver: &Path, etcd: &Path) -> Result<Cluster> {
             "--service-account-signing-key-file={}",
             sa_key.0.display()
         ))
-        .arg("--api-audiences=https://kubernetes.default.svc.cluster.local");
+        .arg("--api-audiences=https://kubernetes.default.svc.cluster.local")
+        // As envtest: no `kubernetes` Service endpoints (current releases
+        // refuse a loopback advertise address for them).
+        .arg("--endpoint-reconciler-type=none");
     let version = Command::new(apiserver).arg("--version").output()?;
     let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
     // Before 1.24 the insecure port exists (and defaults to 8080) and the

@@ -231,7 +231,7 @@ fn scope_env(base: &[Value]) -> Result<Vec<(String, String)>> {
     Ok(vars)
 }
 
-/// `labels` plus one `In [value]` term on `key`, on a copy of `selector`.
+/// A copy of the label selector `selector` with one more term: `key In [value]`.
 fn narrowed(selector: &Value, key: &str, value: &str) -> Value {
     let mut selector = if selector.is_object() {
         selector.clone()

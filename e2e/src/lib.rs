@@ -6,7 +6,7 @@
 //! - `KUBEBUILDER_ASSETS`: a directory holding `kube-apiserver` and `etcd`
 //!   (what `setup-envtest` fills);
 //! - `KUBE_APISERVER` and `ETCD`: the two binaries (what
-//!   `kube-apiserver-debian` prints);
+//!   `hack/control-plane` prints);
 //! - `KUBECONFIG`: an existing cluster, used as it is.
 //!
 //! With binaries, like controller-runtime's envtest, etcd and kube-apiserver
@@ -29,8 +29,8 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{json, Value};
 
 /// The one line the suite prints when it has no API server to run against.
-pub const HOW_TO_RUN: &str = "set KUBE_APISERVER and ETCD (e.g. `eval $(../shared/tools/kube-apiserver-debian)`), \
-     or KUBEBUILDER_ASSETS (setup-envtest), or KUBECONFIG (an existing cluster); `make e2e` does the first on Debian";
+pub const HOW_TO_RUN: &str = "set KUBE_APISERVER and ETCD (e.g. `eval $(hack/control-plane)`), \
+     or KUBEBUILDER_ASSETS (setup-envtest), or KUBECONFIG (an existing cluster); `make e2e` does the first";
 
 /// Where the API server comes from.
 #[derive(Debug, Clone)]
@@ -354,7 +354,10 @@ async fn start_control_plane(apiserver: &Path, etcd: &Path) -> Result<Cluster> {
             "--service-account-signing-key-file={}",
             sa_key.0.display()
         ))
-        .arg("--api-audiences=https://kubernetes.default.svc.cluster.local");
+        .arg("--api-audiences=https://kubernetes.default.svc.cluster.local")
+        // As envtest: no `kubernetes` Service endpoints (current releases
+        // refuse a loopback advertise address for them).
+        .arg("--endpoint-reconciler-type=none");
     let version = Command::new(apiserver).arg("--version").output()?;
     let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
     // Before 1.24 the insecure port exists (and defaults to 8080) and the
@@ -475,9 +478,32 @@ impl LocalWebhook {
         config: &str,
         cert: &LocalCert,
     ) -> Result<LocalWebhook> {
+        let work_dir = cluster.work_dir.clone();
+        Self::start_in(
+            &work_dir,
+            &mut cluster.processes,
+            bin,
+            name,
+            config,
+            &[],
+            cert,
+        )
+    }
+
+    /// As `start`, with environment variables (`POD_HARDENER_*` override the
+    /// file), its log in `work_dir`, its process kept in `processes`.
+    pub fn start_in(
+        work_dir: &Path,
+        processes: &mut Processes,
+        bin: &Path,
+        name: &str,
+        config: &str,
+        env: &[(String, String)],
+        cert: &LocalCert,
+    ) -> Result<LocalWebhook> {
         let port = free_port()?;
         let metrics_port = free_port()?;
-        let config_file = cluster.work_dir.join(format!("{name}.yaml"));
+        let config_file = work_dir.join(format!("{name}.yaml"));
         std::fs::write(&config_file, config)?;
         let mut command = Command::new(bin);
         command
@@ -491,15 +517,32 @@ impl LocalWebhook {
             .arg("--cert-file")
             .arg(&cert.cert)
             .arg("--key-file")
-            .arg(&cert.key);
-        let log = cluster.work_dir.join(format!("{name}.log"));
-        cluster.processes.spawn(name, command, &log)?;
-        wait_for_port(port, Duration::from_secs(30), &mut cluster.processes)?;
+            .arg(&cert.key)
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        let log = work_dir.join(format!("{name}.log"));
+        processes.spawn(name, command, &log)?;
+        wait_for_port(port, Duration::from_secs(30), processes)?;
         Ok(LocalWebhook {
             port,
             metrics_port,
             name: name.into(),
         })
+    }
+
+    /// Reviews answered so far, every outcome: the sum of
+    /// `pod_hardener_reviews_total` on the plain-HTTP metrics port.
+    pub fn reviews(&self) -> Result<u64> {
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect(("127.0.0.1", self.metrics_port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text)?;
+        Ok(text
+            .lines()
+            .filter(|l| l.starts_with("pod_hardener_reviews_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64)
     }
 
     pub fn url(&self, path: &str) -> String {

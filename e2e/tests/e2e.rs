@@ -29,7 +29,20 @@ use pod_hardener_e2e::{
 };
 use serde_json::{json, Value};
 
+#[path = "e2e/backstop.rs"]
+mod backstop;
+#[path = "e2e/current_api.rs"]
+mod current_api;
+
+use backstop::backstop_agrees_with_the_webhook_for_every_setting;
+use current_api::{
+    every_corpus_pod_passes_a_server_side_dry_run, every_manifest_applies_server_side,
+    image_volume_never_covers_a_writable_path, native_sidecars_are_hardened_like_containers,
+};
+
 const VARIANT_LABEL: &str = "e2e.pod-hardener.dev/webhook";
+/// The backstop ValidatingAdmissionPolicy (and its binding) in manifests/base.
+const BACKSTOP: &str = "pod-hardener-read-only-root";
 
 /// A case that did not run, and why.
 #[derive(Debug)]
@@ -53,6 +66,10 @@ struct Env {
     catalog: Catalog,
     root: PathBuf,
     enforce: Option<LocalWebhook>,
+    /// The local webhooks' certificate (local mode).
+    cert: Option<LocalCert>,
+    /// Processes the cases start (webhooks of their own); stopped with the Env.
+    extra: std::sync::Mutex<pod_hardener_e2e::Processes>,
 }
 
 impl Env {
@@ -112,6 +129,15 @@ fn container<'a>(pod: &'a Value, name: &str) -> Result<&'a Value> {
         )
         .find(|c| c["name"] == name)
         .ok_or_else(|| anyhow!("no container {name} in {}", pod["spec"]))
+}
+
+/// Names of the init containers and containers of `pod`.
+fn container_names(pod: &Value) -> Vec<String> {
+    ["initContainers", "containers"]
+        .iter()
+        .flat_map(|f| pod["spec"][*f].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| c["name"].as_str().map(str::to_string))
+        .collect()
 }
 
 fn volume<'a>(pod: &'a Value, name: &str) -> Option<&'a Value> {
@@ -507,7 +533,8 @@ async fn webhook_down_blocks_with_fail(env: Arc<Env>) -> Result<()> {
     Ok(())
 }
 
-async fn backstop_policy_rejects_unhardened_pods(env: Arc<Env>) -> Result<()> {
+/// Skips on an API server without ValidatingAdmissionPolicy (GA in 1.30).
+async fn require_admission_policies(env: &Env) -> Result<()> {
     let resources = env
         .cluster
         .client
@@ -524,45 +551,7 @@ async fn backstop_policy_rejects_unhardened_pods(env: Arc<Env>) -> Result<()> {
             version.git_version
         )));
     }
-    // Apply the backstop as shipped, then create an unhardened pod in a
-    // namespace no webhook serves.
-    let rendered = env.kubectl(
-        &[
-            "kustomize",
-            env.root.join("manifests/base").to_str().unwrap_or_default(),
-        ],
-        None,
-    )?;
-    ensure!(rendered.0, "kubectl kustomize failed: {}", rendered.2);
-    let backstop = objects_of_kinds(
-        &rendered.1,
-        &[
-            "ValidatingAdmissionPolicy",
-            "ValidatingAdmissionPolicyBinding",
-        ],
-    )?;
-    ensure!(
-        backstop.contains("ValidatingAdmissionPolicy"),
-        "no backstop policy in manifests/base"
-    );
-    apply(&env, &backstop).context("the backstop")?;
-    let ns = env.namespace("backstop", "none").await?;
-    let start = Instant::now();
-    loop {
-        match env
-            .create_pod(
-                &ns,
-                pod("web", json!([{"name": "web", "image": "nginx:1.27"}])),
-            )
-            .await
-        {
-            Err(e) if format!("{e:#}").contains("readOnlyRootFilesystem") => return Ok(()),
-            Ok(_) | Err(_) if start.elapsed() > Duration::from_secs(20) => {
-                bail!("the backstop never rejected an unhardened pod")
-            }
-            _ => tokio::time::sleep(Duration::from_secs(1)).await,
-        }
-    }
+    Ok(())
 }
 
 async fn hardened_pod_runs_with_read_only_root(env: Arc<Env>) -> Result<()> {
@@ -881,11 +870,10 @@ fn register_local(
         .collect()
 }
 
-/// Waits until the API server calls the enforce webhook: configurations
-/// reach its admission chain a moment after they are stored.
-async fn wait_until_served(env: &Env) -> Result<()> {
-    let ns = env.namespace("ready", "enforce").await?;
-    let api: Api<Pod> = Api::namespaced(env.cluster.client.clone(), &ns);
+/// A plain nginx pod (container `probe`) created in a server-side dry run,
+/// so nothing is stored: the admitted pod, or `None` when it was refused.
+async fn probe(env: &Env, ns: &str) -> Result<Option<Value>> {
+    let api: Api<Pod> = Api::namespaced(env.cluster.client.clone(), ns);
     let probe: Pod = serde_json::from_value(pod(
         "probe",
         json!([{"name": "probe", "image": "nginx:1.27"}]),
@@ -894,10 +882,19 @@ async fn wait_until_served(env: &Env) -> Result<()> {
         dry_run: true,
         ..Default::default()
     };
+    Ok(match api.create(&dry, &probe).await {
+        Ok(p) => Some(serde_json::to_value(p)?),
+        Err(_) => None,
+    })
+}
+
+/// Waits until the API server calls the enforce webhook: configurations
+/// reach its admission chain a moment after they are stored.
+async fn wait_until_served(env: &Env) -> Result<()> {
+    let ns = env.namespace("ready", "enforce").await?;
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(30) {
-        if let Ok(p) = api.create(&dry, &probe).await {
-            let p = serde_json::to_value(p)?;
+        if let Some(p) = probe(env, &ns).await? {
             if read_only_root(container(&p, "probe")?) {
                 return Ok(());
             }
@@ -948,10 +945,12 @@ async fn set_up(source: &Source) -> Result<Env> {
         catalog: Catalog::builtin(),
         root,
         enforce,
+        cert,
+        extra: Default::default(),
     };
-    if let (Some((no_opt_out, injector_port)), Some(cert)) = (others, cert) {
+    if let (Some((no_opt_out, injector_port)), Some(cert)) = (others, &env.cert) {
         let api: Api<MutatingWebhookConfiguration> = Api::all(env.cluster.client.clone());
-        for config in register_local(&env, &cert, &no_opt_out, injector_port) {
+        for config in register_local(&env, cert, &no_opt_out, injector_port) {
             api.create(&PostParams::default(), &config)
                 .await
                 .context("register the e2e webhook configurations")?;
@@ -1002,8 +1001,11 @@ fn main() {
             audit_reports_what_enforcement_would_change,
             audit_uses_the_webhook_configmaps_as_shipped,
             doctor_reads_the_termination_message,
-            // Last: once applied, the backstop judges every later pod.
-            backstop_policy_rejects_unhardened_pods,
+            native_sidecars_are_hardened_like_containers,
+            image_volume_never_covers_a_writable_path,
+            every_corpus_pod_passes_a_server_side_dry_run,
+            every_manifest_applies_server_side,
+            backstop_agrees_with_the_webhook_for_every_setting,
         ];
         let (mut passed, mut failed, mut skipped) = (0, 0, 0);
         for (name, case) in all {

@@ -121,30 +121,30 @@ fn load_builtin(files: &[(String, String)]) -> Result<compose::Project, Failure>
 fn compose_config(paths: &[&str]) -> Result<String, Failure> {
     let mut tried = Vec::new();
     for (program, prefix) in [("docker", &["compose"][..]), ("docker-compose", &[][..])] {
+        let name = [&[program][..], prefix].concat().join(" ");
+        // A docker CLI without the compose plugin fails on any compose command.
+        let installed = Command::new(program)
+            .args(prefix)
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !installed {
+            tried.push(format!("{name}: not installed"));
+            continue;
+        }
         let mut command = Command::new(program);
         command.args(prefix);
         for p in paths {
             command.args(["-f", p]);
         }
-        let name = [&[program][..], prefix].concat().join(" ");
-        let output = match command.arg("config").output() {
-            Ok(o) => o,
-            Err(e) => {
-                tried.push(format!("{name}: {e}"));
-                continue;
-            }
-        };
+        let output = command
+            .arg("config")
+            .output()
+            .map_err(|e| bad_input(format!("`{name} config`: {e}")))?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         if output.status.success() {
             return String::from_utf8(output.stdout)
                 .map_err(|_| bad_input(format!("`{name} config` printed something not UTF-8")));
-        }
-        // A docker CLI without the compose plugin: try the next one.
-        if program == "docker"
-            && (stderr.contains("not a docker command") || stderr.contains("unknown command"))
-        {
-            tried.push(format!("{name}: not installed"));
-            continue;
         }
         return Err(bad_input(format!(
             "`{name} config` rejected the project:\n{}",
@@ -168,8 +168,7 @@ fn load_through_compose(files: &[(String, String)]) -> Result<compose::Project, 
     }
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     let resolved = compose_config(&names)?;
-    let (_, format) =
-        compose::parse(&files[0].0, &files[0].1).map_err(|e| bad_input(e.to_string()))?;
+    let format = compose::Format::of(&files[0].1);
     let mut project = compose::load(&[("compose config".to_string(), resolved)])
         .map_err(|e| bad_input(e.to_string()))?;
     project.files = names.iter().map(|n| n.to_string()).collect();

@@ -73,7 +73,8 @@ pub fn merge_service(mut base: Mapping, over: Mapping) -> Mapping {
                 | "profiles",
                 Some(b),
             ) => append_unique(b, &value),
-            ("depends_on" | "networks", Some(b)) => merge_named(b, &value),
+            ("depends_on", Some(b)) => merge_named(b, &value, "service_started"),
+            ("networks", Some(b)) => merge_named(b, &value, ""),
             ("links", Some(b)) => merge_keyed(b, &value, link_alias),
             ("logging", Some(Value::Mapping(b))) => merge_logging(b, value),
             ("ulimits" | "storage_opt", Some(Value::Mapping(b))) => match value {
@@ -151,8 +152,9 @@ fn merge_keyed(base: &Value, over: &Value, key: impl Fn(&Value) -> Option<String
 
 /// `depends_on` or `networks`: a list of names or a mapping of name to
 /// options. Two lists stay a list; otherwise names from a list become
-/// entries with no options (`depends_on`: `service_started`, Compose's default).
-fn merge_named(base: &Value, over: &Value) -> Value {
+/// entries with no options, or with `condition` (for `depends_on`, which
+/// needs one in the mapping form: `service_started`, Compose's default).
+fn merge_named(base: &Value, over: &Value, condition: &str) -> Value {
     if let (Value::Sequence(_), Value::Sequence(_)) = (base, over) {
         return append_unique(base, over);
     }
@@ -161,7 +163,13 @@ fn merge_named(base: &Value, over: &Value) -> Value {
             Value::Mapping(m) => m.clone(),
             other => as_list(other)
                 .into_iter()
-                .map(|name| (name, Value::Mapping(Mapping::new())))
+                .map(|name| {
+                    let mut options = Mapping::new();
+                    if !condition.is_empty() {
+                        options.insert("condition".into(), condition.into());
+                    }
+                    (name, Value::Mapping(options))
+                })
                 .collect(),
         }
     };

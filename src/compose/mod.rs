@@ -61,6 +61,24 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format a file's `version:` names, read without resolving anything
+    /// else (Spec when it names none or cannot be read).
+    pub fn of(text: &str) -> Format {
+        let version =
+            serde_yaml::from_str::<Value>(text)
+                .ok()
+                .and_then(|doc| match doc.get("version") {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => None,
+                });
+        match version {
+            Some(v) if v.starts_with('2') => Format::V2(v),
+            Some(v) if v.starts_with('3') => Format::V3(v),
+            _ => Format::Spec,
+        }
+    }
+
     /// The `version:` to write into an override file: the same as the base,
     /// since Compose implementations compare them.
     pub fn version(&self) -> Option<&str> {

@@ -262,131 +262,149 @@ pub fn resolve_extends(
     sources: &Sources<'_>,
     parse_other: &dyn Fn(&str, &str) -> Result<Mapping, String>,
 ) -> Result<(), String> {
-    let names: Vec<Value> = services.keys().cloned().collect();
-    let mut files: HashMap<String, Mapping> = HashMap::new();
-    for name in names {
-        let Some(Value::Mapping(service)) = services.get(&name) else {
+    let mut walk = Extends {
+        project_services: services.clone(),
+        project_file,
+        sources,
+        parse_other,
+        files: HashMap::new(),
+        resolved: HashMap::new(),
+    };
+    for (name, service) in services.iter_mut() {
+        let Value::Mapping(service) = service else {
             continue;
         };
         if !service.contains_key("extends") {
             continue;
         }
-        let label = name.as_str().unwrap_or_default().to_string();
-        let mut chain = vec![(String::new(), label.clone())];
-        let resolved = extend(
-            service.clone(),
-            "",
-            services,
-            &mut files,
-            &mut chain,
-            project_file,
-            sources,
-            parse_other,
-        )?;
-        services.insert(name, Value::Mapping(resolved));
+        let key = (String::new(), name.as_str().unwrap_or_default().to_string());
+        *service = walk.service(key, &mut Vec::new())?;
     }
     Ok(())
 }
 
-/// One service with its `extends` followed (recursively). `file` is `""` for
-/// the project's own services, else the other file the service came from;
-/// `chain` holds the (file, service) pairs being resolved, to detect cycles.
-#[allow(clippy::too_many_arguments)]
-fn extend(
-    mut service: Mapping,
-    file: &str,
-    project_services: &Mapping,
-    files: &mut HashMap<String, Mapping>,
-    chain: &mut Vec<(String, String)>,
-    project_file: &str,
-    sources: &Sources<'_>,
-    parse_other: &dyn Fn(&str, &str) -> Result<Mapping, String>,
-) -> Result<Mapping, String> {
-    let Some(extends) = service.remove("extends") else {
-        return Ok(service);
-    };
-    let here = chain.last().map(|(_, s)| s.clone()).unwrap_or_default();
-    let (other_file, base_name) = match &extends {
-        Value::String(s) => (None, s.clone()),
-        Value::Mapping(m) => {
-            let base = m
-                .get("service")
-                .and_then(Value::as_str)
-                .ok_or_else(|| format!("service {here:?}: `extends` needs `service:`"))?;
-            let other = match m.get("file") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(f)) => Some(f.clone()),
-                Some(_) => return Err(format!("service {here:?}: `extends.file` must be a path")),
-            };
-            (other, base.to_string())
+/// The state of following `extends`: the files read so far and every
+/// service already resolved, so that each is resolved once however many
+/// services extend it (linear in the number of services).
+struct Extends<'a, 'b> {
+    project_services: Mapping,
+    project_file: &'a str,
+    sources: &'a Sources<'b>,
+    parse_other: &'a dyn Fn(&str, &str) -> Result<Mapping, String>,
+    files: HashMap<String, Mapping>,
+    resolved: HashMap<(String, String), Mapping>,
+}
+
+impl Extends<'_, '_> {
+    /// The service `(file, name)` (file `""` for the project's own services)
+    /// with its `extends` followed; `chain` holds the services being
+    /// resolved, to detect cycles.
+    fn service(
+        &mut self,
+        key: (String, String),
+        chain: &mut Vec<(String, String)>,
+    ) -> Result<Mapping, String> {
+        if let Some(done) = self.resolved.get(&key) {
+            return Ok(done.clone());
         }
-        _ => return Err(format!(
-            "service {here:?}: `extends` must be a service name or {{service: NAME, file: PATH}}"
-        )),
-    };
-    // The file the base service lives in, named relative to the working directory.
-    let base_file = match other_file {
-        Some(f) => {
-            let from = if file.is_empty() { project_file } else { file };
-            clean_path(&join(dir_of(from), &f))
-        }
-        None => file.to_string(),
-    };
-    let key = (base_file.clone(), base_name.clone());
-    if chain.contains(&key) {
-        let names: Vec<&str> = chain.iter().map(|(_, s)| s.as_str()).collect();
-        return Err(format!(
-            "`extends` goes round in a circle: {} -> {base_name}",
-            names.join(" -> ")
-        ));
-    }
-    let base = if base_file.is_empty() {
-        project_services.get(base_name.as_str()).cloned()
-    } else {
-        if !files.contains_key(&base_file) {
-            let text = (sources.read)(&base_file)
-                .map_err(|e| format!("service {here:?} extends a service in {base_file}: {e}"))?;
-            let doc = parse_other(&base_file, &text)?;
-            files.insert(base_file.clone(), doc);
-        }
-        files[&base_file]
-            .get("services")
-            .and_then(|s| s.get(base_name.as_str()))
-            .cloned()
-    };
-    let Some(Value::Mapping(base)) = base else {
-        let whence = if base_file.is_empty() {
-            "this project"
-        } else {
-            &base_file
-        };
-        return Err(format!(
-            "service {here:?} extends {base_name:?}, which is not a service of {whence}"
-        ));
-    };
-    chain.push(key);
-    let mut base = extend(
-        base,
-        &base_file,
-        project_services,
-        files,
-        chain,
-        project_file,
-        sources,
-        parse_other,
-    )?;
-    chain.pop();
-    for key in ["links", "volumes_from", "depends_on"] {
-        if base.contains_key(key) {
+        let (file, name) = &key;
+        if chain.contains(&key) {
+            let names: Vec<&str> = chain.iter().map(|(_, s)| s.as_str()).collect();
             return Err(format!(
-                "service {here:?} extends {base_name:?}, which has `{key}`: Compose does not let such a service be extended"
+                "`extends` goes round in a circle: {} -> {name}",
+                names.join(" -> ")
             ));
         }
+        let found = if file.is_empty() {
+            self.project_services.get(name.as_str()).cloned()
+        } else {
+            self.other_file(file)?
+                .get("services")
+                .and_then(|s| s.get(name.as_str()))
+                .cloned()
+        };
+        let Some(Value::Mapping(mut service)) = found else {
+            let whence = if file.is_empty() {
+                "this project"
+            } else {
+                file
+            };
+            let by = chain
+                .last()
+                .map_or(String::new(), |(_, s)| format!("service {s:?} extends "));
+            return Err(format!("{by}{name:?}, which is not a service of {whence}"));
+        };
+        let Some(extends) = service.remove("extends") else {
+            self.resolved.insert(key.clone(), service.clone());
+            return Ok(service);
+        };
+        let (other_file, base_name) = match &extends {
+            Value::String(s) => (None, s.clone()),
+            Value::Mapping(m) => {
+                let base = m
+                    .get("service")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("service {name:?}: `extends` needs `service:`"))?;
+                let other = match m.get("file") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(f)) => Some(f.clone()),
+                    Some(_) => {
+                        return Err(format!("service {name:?}: `extends.file` must be a path"))
+                    }
+                };
+                (other, base.to_string())
+            }
+            _ => {
+                return Err(format!(
+                    "service {name:?}: `extends` must be a service name or {{service: NAME, file: PATH}}"
+                ))
+            }
+        };
+        // The file the base service lives in, named relative to the working directory.
+        let base_file = match other_file {
+            Some(f) => {
+                let from = if file.is_empty() {
+                    self.project_file
+                } else {
+                    file
+                };
+                clean_path(&join(dir_of(from), &f))
+            }
+            None => file.clone(),
+        };
+        chain.push(key.clone());
+        let mut base = self.service((base_file.clone(), base_name.clone()), chain)?;
+        chain.pop();
+        for forbidden in ["links", "volumes_from", "depends_on"] {
+            if base.contains_key(forbidden) {
+                return Err(format!(
+                    "service {name:?} extends {base_name:?}, which has `{forbidden}`: Compose does not let such a service be extended"
+                ));
+            }
+        }
+        if base_file != *file {
+            let to = if file.is_empty() {
+                self.project_file
+            } else {
+                file
+            };
+            rebase_paths(&mut base, &base_file, to);
+        }
+        let merged = merge_service(base, service);
+        self.resolved.insert(key, merged.clone());
+        Ok(merged)
     }
-    if base_file != file {
-        rebase_paths(&mut base, &base_file, project_file);
+
+    /// Another file's document, read and parsed once.
+    fn other_file(&mut self, file: &str) -> Result<&Mapping, String> {
+        if !self.files.contains_key(file) {
+            let text = (self.sources.read)(file)
+                .map_err(|e| format!("cannot read {file} (named by `extends`): {e}"))?;
+            let doc = (self.parse_other)(file, &text)?;
+            self.files.insert(file.to_string(), doc);
+        }
+        Ok(&self.files[file])
     }
-    Ok(merge_service(base, service))
 }
 
 /// Relative host paths of a service from another file (bind mount sources,

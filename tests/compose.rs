@@ -411,6 +411,7 @@ fn bad_input_exits_1_with_file_and_line_and_usage_errors_exit_2() {
         ],
         vec!["compose"],
         vec!["compose", "-f", "ok.yml", "--output", "yaml"],
+        vec!["compose", "-f", "-", "--resolve-with", "compose"],
     ] {
         let out = hardener(dir.path(), &args);
         assert_eq!(

@@ -283,6 +283,10 @@ pub fn resolve_extends(
     Ok(())
 }
 
+/// How many services deep `extends` may nest: far beyond any real project,
+/// and a bound on the recursion a hostile file can cause.
+const MAX_EXTENDS_DEPTH: usize = 64;
+
 /// The state of following `extends`: the files read so far and every
 /// service already resolved, so that each is resolved once however many
 /// services extend it (linear in the number of services).
@@ -308,6 +312,11 @@ impl Extends<'_, '_> {
             return Ok(done.clone());
         }
         let (file, name) = &key;
+        if chain.len() >= MAX_EXTENDS_DEPTH {
+            return Err(format!(
+                "service {name:?}: `extends` nests deeper than {MAX_EXTENDS_DEPTH} services"
+            ));
+        }
         if chain.contains(&key) {
             let names: Vec<&str> = chain.iter().map(|(_, s)| s.as_str()).collect();
             return Err(format!(

@@ -755,6 +755,20 @@ fn extends_in_the_same_file_and_another_one_is_followed() {
     )];
     let e = load(&looped).unwrap_err();
     assert!(e.message.contains("circle"), "{e}");
+    // A long chain: 5000 services, each extending the next, is refused
+    // quickly rather than recursing without bound; 60 levels resolve.
+    let chain = |n: usize| -> Vec<(String, String)> {
+        let mut text = String::from("services:\n");
+        for i in 0..n {
+            text.push_str(&format!("  s{i}:\n    extends: s{}\n", i + 1));
+        }
+        text.push_str(&format!("  s{n}:\n    image: nginx:1.27\n"));
+        vec![("c.yml".to_string(), text)]
+    };
+    let e = load(&chain(5000)).unwrap_err();
+    assert!(e.message.contains("deeper than 64"), "{e}");
+    let p = load(&chain(60)).unwrap();
+    assert_eq!(p.document["services"]["s0"]["image"], "nginx:1.27");
 }
 
 #[test]

@@ -858,6 +858,13 @@ fn tmpfs_syntax_follows_the_file_version() {
     for v in ["3", "3.1", "2.4"] {
         assert_eq!(written(Some(v)).0.len(), 4, "{v}");
     }
+    // Each fallback is said in the override's header.
+    let p = project(&["version: \"3.4\"\nservices:\n  app:\n    image: example.com/app:1\n"]);
+    let plan = super::plan(&p, &catalog, &Options::default(), &BTreeMap::new()).unwrap();
+    let header = render(&p, &plan, Output::Override, TmpfsSyntax::Long, false);
+    assert!(header.contains("# note: service \"app\": tmpfs /tmp written in the short syntax: the long syntax has no `exec` option"), "{header}");
+    assert!(header.contains("tmpfs /cache written in the short syntax: version 3.4 files have no tmpfs size in the long syntax (3.6 and later)"), "{header}");
+    assert!(!header.contains("tmpfs /work written"), "{header}");
 }
 
 #[test]

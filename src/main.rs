@@ -167,6 +167,10 @@ struct ComposeArgs {
     /// short: tmpfs: [/tmp:size=64m]; long: volumes entries of type tmpfs (honoured by Swarm).
     #[arg(long, value_enum, default_value = "short")]
     tmpfs_syntax: pod_hardener::compose::TmpfsSyntax,
+    /// builtin: resolve anchors, extends, .env and -f files in-process; compose: use
+    /// `docker compose config` (or `docker-compose config`) from PATH.
+    #[arg(long, value_enum, default_value = "builtin")]
+    resolve_with: cli::compose::Resolver,
     #[command(flatten)]
     profiles: ProfileArgs,
     /// Configuration file (rule modes, shared_directories, ...), as for `serve`.
@@ -530,6 +534,7 @@ fn main() -> ExitCode {
                 profile_for: &args.profile_for,
                 output: args.output,
                 tmpfs_syntax: args.tmpfs_syntax,
+                resolver: args.resolve_with,
                 colour: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
             };
             match cli::compose::run(&files, &request) {

@@ -106,9 +106,30 @@ fn string(s: &str) -> String {
     if plain_is_safe(s) {
         s.to_string()
     } else {
-        // A JSON string is a valid YAML double-quoted scalar.
-        serde_json::to_string(s).expect("strings serialise")
+        // A JSON string is a valid YAML double-quoted scalar once the
+        // characters JSON leaves raw but YAML readers do not take literally
+        // (line separators, non-printable ones) are escaped too.
+        let json = serde_json::to_string(s).expect("strings serialise");
+        let mut out = String::with_capacity(json.len());
+        for c in json.chars() {
+            if safe_in_yaml(c) {
+                out.push(c);
+            } else if u32::from(c) <= 0xFFFF {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            } else {
+                let _ = write!(out, "\\U{:08X}", u32::from(c));
+            }
+        }
+        out
     }
+}
+
+/// A character every YAML reader takes literally: YAML's printable set
+/// without the YAML 1.1 line breaks (U+0085, U+2028, U+2029), which PyYAML
+/// splits lines at, and without the byte order mark.
+fn safe_in_yaml(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+        && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{FEFF}')
 }
 
 /// Words YAML 1.1 reads as booleans or null.
@@ -140,7 +161,7 @@ fn plain_is_safe(s: &str) -> bool {
         || s.contains(": ")
         || s.contains(" #")
         || s.contains(['{', '}', '[', ']', ','])
-        || s.chars().any(|c| c.is_control()))
+        || s.chars().any(|c| c.is_control() || !safe_in_yaml(c)))
 }
 
 #[cfg(test)]
@@ -184,6 +205,12 @@ mod tests {
             "\"q\"",
             "<<",
             "-",
+            "a\u{2028}b",
+            "a\u{2029}b",
+            "a\u{85}b",
+            "\u{FEFF}x",
+            "del\u{7F}",
+            "c1\u{9F}",
         ] {
             assert!(!plain_is_safe(s), "{s:?} should be quoted");
             let doc: Value = serde_yaml::from_str(&format!("k: {}", string(s))).unwrap();
@@ -213,5 +240,21 @@ mod tests {
         assert_eq!(back, doc, "{written}");
         assert!(written.contains("- \"yes\""), "{written}");
         assert!(written.contains("version: \"3.8\""), "{written}");
+    }
+
+    #[test]
+    fn line_separators_are_escaped_not_written_raw() {
+        let mut doc = Mapping::new();
+        doc.insert(
+            "k".into(),
+            "one\u{2028}two\u{2029}\u{85}\u{FEFF}\u{1F600}".into(),
+        );
+        let written = to_string(&doc);
+        assert_eq!(
+            written,
+            "k: \"one\\u2028two\\u2029\\u0085\\uFEFF\u{1F600}\"\n"
+        );
+        let back: Mapping = serde_yaml::from_str(&written).unwrap();
+        assert_eq!(back, doc);
     }
 }

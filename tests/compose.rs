@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use serde_yaml::Value;
+use serde_yaml::{Mapping, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pod-hardener");
 const INSTALL: &str = "apt-get install -y docker-compose";
@@ -168,8 +168,9 @@ fn expectations() -> Vec<(&'static str, Vec<Expected>)> {
             "partly-hardened.yml",
             vec![
                 ("web", true, vec!["/var/cache/nginx", "/run"]),
-                // read_only: false is the user's explicit choice and stays.
-                ("db", false, vec!["/run/postgresql", "/tmp"]),
+                // read_only: false is the user's explicit choice and stays;
+                // a writable root needs no tmpfs.
+                ("db", false, vec![]),
                 ("tools", true, vec!["/tmp"]),
             ],
         ),
@@ -278,6 +279,11 @@ fn docker_compose_shows_sizes_from_the_profile() {
             &["--profiles", "profiles.yaml", "--tmpfs-syntax", "long"],
         );
         let mounts = tmpfs_mounts(&long["services"]["api"]);
+        if version.contains("2.4") {
+            // Version 2 files get the short syntax, which carries the size.
+            assert_eq!(mounts["/tmp"].as_deref(), Some("size=16m"), "{version}");
+            continue;
+        }
         assert_eq!(
             mounts["/tmp"].as_deref(),
             Some("size=16777216"),
@@ -405,6 +411,7 @@ fn bad_input_exits_1_with_file_and_line_and_usage_errors_exit_2() {
         ],
         vec!["compose"],
         vec!["compose", "-f", "ok.yml", "--output", "yaml"],
+        vec!["compose", "-f", "-", "--resolve-with", "compose"],
     ] {
         let out = hardener(dir.path(), &args);
         assert_eq!(
@@ -458,4 +465,317 @@ fn docker_compose_declares_the_named_volume_of_a_seeded_path() {
         config["volumes"]
     );
     assert!(config["volumes"].get("esdata").is_some());
+}
+
+/// The corpus: real-world style stacks (awesome-compose style, ELK, Kafka,
+/// Gitea, ...) and one project per case of issue 18, each as (directory
+/// under tests/compose/corpus, its `-f` files in order).
+const CORPUS: [(&str, &[&str]); 12] = [
+    ("wordpress-mysql", &["compose.yaml"]),
+    ("elk", &["docker-compose.yml"]),
+    ("prometheus-grafana", &["compose.yaml"]),
+    ("nginx-flask-postgres", &["compose.yaml"]),
+    ("gitea-postgres", &["compose.yaml"]),
+    ("kafka-sonarqube", &["compose.yaml"]),
+    ("version-3-4", &["docker-compose.yml"]),
+    ("version-2-4", &["docker-compose.yml"]),
+    ("anchors", &["compose.yaml"]),
+    ("extends", &["compose.yaml"]),
+    ("env-interpolation", &["compose.yaml"]),
+    ("multi-file", &["compose.yaml", "compose.prod.yaml"]),
+];
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// `docker-compose -f ... config`, parsed; panics with Compose's message.
+fn docker_compose_config(dir: &Path, files: &[&str], context: &str) -> Value {
+    let mut command = Command::new("docker-compose");
+    command.current_dir(dir);
+    for f in files {
+        command.args(["-f", f]);
+    }
+    let out = command.arg("config").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{context}: docker-compose -f {files:?} config:\n{}",
+        text(&out.stderr)
+    );
+    serde_yaml::from_slice(&out.stdout).unwrap()
+}
+
+/// A configuration printed by Compose with what its merging alone changes
+/// set aside: merged lists come out sorted and their numbers as strings
+/// (`expose: ["3306"]`), networks listed by name come out as `{}` rather
+/// than null, while a single file keeps its own order and types.
+fn without_mount_order(mut config: Value) -> Value {
+    if let Some(Value::Mapping(services)) = config.get_mut("services") {
+        for (_, service) in services.iter_mut() {
+            if let Some(Value::Mapping(networks)) = service.get_mut("networks") {
+                for (_, options) in networks.iter_mut() {
+                    if options.is_null() {
+                        *options = Value::Mapping(Mapping::new());
+                    }
+                }
+            }
+            for key in [
+                "volumes", "tmpfs", "secrets", "configs", "expose", "cap_add", "cap_drop", "links",
+                "ports",
+            ] {
+                if let Some(Value::Sequence(list)) = service.get_mut(key) {
+                    for item in list.iter_mut() {
+                        if let Value::Number(n) = item {
+                            *item = Value::from(n.to_string());
+                        }
+                    }
+                    list.sort_by_key(|v| serde_yaml::to_string(v).unwrap());
+                }
+            }
+        }
+    }
+    config
+}
+
+/// What a plan decides, without the file names and the wording of warnings.
+fn decisions(plan_json: &[u8]) -> serde_json::Value {
+    let plan: serde_json::Value = serde_json::from_slice(plan_json).unwrap();
+    let mut services = plan["services"].as_array().unwrap().clone();
+    // Compose's `config` lists services by name.
+    services.sort_by_key(|s| s["service"].as_str().unwrap_or_default().to_string());
+    services
+        .iter()
+        .map(|s| {
+            serde_json::json!([
+                s["service"],
+                s["profile"],
+                s["setReadOnly"],
+                s["tmpfs"],
+                s["seedVolumes"],
+                s["changes"]
+            ])
+        })
+        .collect()
+}
+
+/// Checks one corpus project; returns the configuration Compose makes of the
+/// project plus the override, for the case-specific checks.
+fn check_corpus_case(name: &str, files: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture_dir().join("corpus").join(name), dir.path());
+    let dir = dir.path();
+    let with_files = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["compose".to_string()];
+        for f in files {
+            args.extend(["-f".to_string(), f.to_string()]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let run = |args: Vec<String>| -> Vec<u8> {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = hardener(dir, &args);
+        assert!(
+            out.status.success(),
+            "{name}: {args:?}: {}",
+            text(&out.stderr)
+        );
+        out.stdout
+    };
+    // 1. In-process resolution decides what Compose's own resolution decides.
+    let builtin = decisions(&run(with_files(&["-o", "json"])));
+    let through_compose = decisions(&run(with_files(&[
+        "-o",
+        "json",
+        "--resolve-with",
+        "compose",
+    ])));
+    assert_eq!(
+        builtin, through_compose,
+        "{name}: builtin and compose resolution differ"
+    );
+    // 2. The override is valid on top of the project.
+    std::fs::write(dir.join("hardened.yml"), run(with_files(&[]))).unwrap();
+    let mut layered: Vec<&str> = files.to_vec();
+    layered.push("hardened.yml");
+    let with_override = docker_compose_config(dir, &layered, name);
+    // 3. The merged output is valid and is the same configuration.
+    std::fs::write(dir.join("merged.yml"), run(with_files(&["-o", "merged"]))).unwrap();
+    let merged = docker_compose_config(dir, &["merged.yml"], name);
+    assert_eq!(
+        without_mount_order(merged.clone()),
+        without_mount_order(with_override.clone()),
+        "{name}: merged output differs from the project plus the override"
+    );
+    // 4. A second run on the merged output changes nothing, and its
+    //    (empty) override is still a valid Compose file.
+    let again = hardener(dir, &["compose", "-f", "merged.yml", "-o", "json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    for s in plan["services"].as_array().unwrap() {
+        assert_eq!(
+            s["changes"],
+            serde_json::json!([]),
+            "{name}: second run: {s}"
+        );
+    }
+    let over = hardener(dir, &["compose", "-f", "merged.yml"]);
+    std::fs::write(dir.join("again.yml"), &over.stdout).unwrap();
+    let final_config = docker_compose_config(dir, &["merged.yml", "again.yml"], name);
+    assert_eq!(
+        without_mount_order(final_config),
+        without_mount_order(merged),
+        "{name}: the second override changed something"
+    );
+    with_override
+}
+
+#[test]
+fn corpus_resolves_like_docker_compose_and_every_output_is_valid() {
+    if !docker_compose("corpus_resolves_like_docker_compose_and_every_output_is_valid") {
+        return;
+    }
+    let configs: BTreeMap<&str, Value> = std::thread::scope(|scope| {
+        let handles: Vec<_> = CORPUS
+            .iter()
+            .map(|(name, files)| (*name, scope.spawn(|| check_corpus_case(name, files))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(name, h)| (name, h.join().unwrap_or_else(|_| panic!("{name} failed"))))
+            .collect()
+    });
+    let tmpfs = |case: &str, service: &str| tmpfs_mounts(&configs[case]["services"][service]);
+    // Merge keys: the anchor's image decides the profile; the anchor's named
+    // volume and its read_only: false are respected.
+    assert_service(
+        &configs["anchors"],
+        "site",
+        true,
+        &["/var/cache/nginx", "/run"],
+        "anchors",
+    );
+    assert!(!tmpfs("anchors", "cached").contains_key("/var/cache/nginx"));
+    assert_service(&configs["anchors"], "loose", false, &[], "anchors");
+    assert!(tmpfs("anchors", "loose").is_empty());
+    // extends: the base service's image decides the profile.
+    assert_service(
+        &configs["extends"],
+        "web-admin",
+        true,
+        &["/var/cache/nginx", "/run"],
+        "extends",
+    );
+    // .env: the image is nginx, and ${APP_LOGS} is a volume at /var/log/nginx.
+    assert_service(&configs["env-interpolation"], "app", true, &["/run"], "env");
+    assert!(!tmpfs("env-interpolation", "app").contains_key("/var/cache/nginx"));
+    // Several files: /var/cache//nginx/ and /run are volumes already.
+    assert!(
+        tmpfs("multi-file", "web").is_empty(),
+        "{:?}",
+        tmpfs("multi-file", "web")
+    );
+    // exec where the profile says the image runs code from the tmpfs.
+    for (case, service, path) in [
+        ("elk", "elasticsearch", "/tmp"),
+        ("kafka-sonarqube", "kafka", "/tmp"),
+        ("kafka-sonarqube", "sonarqube", "/opt/sonarqube/temp"),
+    ] {
+        let options = tmpfs(case, service)
+            .remove(path)
+            .flatten()
+            .unwrap_or_default();
+        assert!(
+            options.split(',').any(|o| o == "exec"),
+            "{case} {service} {path}: {options:?}"
+        );
+    }
+}
+
+/// `docker stack config` (Swarm's reader, in the docker CLI; no daemon
+/// needed) when it is installed.
+fn docker_stack(test: &str) -> bool {
+    let found = Command::new("docker")
+        .args(["stack", "config", "--help"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        println!("{test}: skipped, the docker CLI (docker stack config) is not installed");
+    }
+    found
+}
+
+#[test]
+fn docker_stack_config_accepts_the_long_syntax_override_of_swarm_ready_stacks() {
+    if !docker_stack("docker_stack_config_accepts_the_long_syntax_override_of_swarm_ready_stacks") {
+        return;
+    }
+    // The corpus stacks Swarm reads at all (no depends_on conditions, extends or version 2).
+    for (name, file) in [
+        ("anchors", "compose.yaml"),
+        ("gitea-postgres", "compose.yaml"),
+        ("kafka-sonarqube", "compose.yaml"),
+        ("prometheus-grafana", "compose.yaml"),
+        ("version-3-4", "docker-compose.yml"),
+        ("wordpress-mysql", "compose.yaml"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&fixture_dir().join("corpus").join(name), dir.path());
+        for (output, stack_files) in [
+            ("override", vec![file, "out.yml"]),
+            ("merged", vec!["out.yml"]),
+        ] {
+            let out = hardener(
+                dir.path(),
+                &[
+                    "compose",
+                    "-f",
+                    file,
+                    "--tmpfs-syntax",
+                    "long",
+                    "-o",
+                    output,
+                ],
+            );
+            assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+            std::fs::write(dir.path().join("out.yml"), &out.stdout).unwrap();
+            let mut command = Command::new("docker");
+            command.current_dir(dir.path()).args(["stack", "config"]);
+            for f in &stack_files {
+                command.args(["-c", f]);
+            }
+            let config = command.output().unwrap();
+            assert!(
+                config.status.success(),
+                "{name} {output}: docker stack config:\n{}\n--- written:\n{}",
+                text(&config.stderr),
+                text(&out.stdout)
+            );
+            let config: Value = serde_yaml::from_slice(&config.stdout).unwrap();
+            let services = config["services"].as_mapping().unwrap();
+            // Swarm prints no `read_only: false`; every service given a
+            // tmpfs got a read-only root with it.
+            for (service, definition) in services {
+                if !tmpfs_mounts(definition).is_empty() {
+                    assert_eq!(
+                        definition["read_only"],
+                        Value::Bool(true),
+                        "{name} {output}: {service:?}"
+                    );
+                }
+            }
+            assert!(
+                services.values().any(|s| !tmpfs_mounts(s).is_empty()),
+                "{name} {output}: no tmpfs at all"
+            );
+        }
+    }
 }

@@ -3,8 +3,10 @@
 //! Later files win for single values; mappings merge key by key; lists follow
 //! the Compose rules that matter for hardening and for a faithful `merged`
 //! output: `volumes` and `devices` by container path, `secrets` and `configs`
-//! by source, `environment`-like entries by variable, `tmpfs`, `ports` and
-//! friends appended without duplicates; `command`, `entrypoint` and other
+//! by source, `environment`-like entries by variable, `depends_on` and
+//! `networks` by name (a list and a mapping combine), `links` by alias,
+//! `logging` options only while the driver stays the same, `tmpfs`, `ports`
+//! and friends appended without duplicates; `command`, `entrypoint` and other
 //! lists are replaced.
 
 use serde_yaml::{Mapping, Value};
@@ -71,6 +73,21 @@ pub fn merge_service(mut base: Mapping, over: Mapping) -> Mapping {
                 | "profiles",
                 Some(b),
             ) => append_unique(b, &value),
+            ("depends_on", Some(b)) => merge_named(b, &value, "service_started"),
+            ("networks", Some(b)) => merge_named(b, &value, ""),
+            ("links", Some(b)) => merge_keyed(b, &value, link_alias),
+            ("logging", Some(Value::Mapping(b))) => merge_logging(b, value),
+            ("ulimits" | "storage_opt", Some(Value::Mapping(b))) => match value {
+                Value::Mapping(o) => {
+                    let mut m = b.clone();
+                    m.extend(o);
+                    Value::Mapping(m)
+                }
+                other => other,
+            },
+            ("build", Some(b)) => {
+                Value::Mapping(deep_merge(build_mapping(b), build_mapping(&value)))
+            }
             ("command" | "entrypoint", Some(_)) => value,
             (_, Some(Value::Mapping(b))) => match value {
                 Value::Mapping(o) => Value::Mapping(deep_merge(b.clone(), o)),
@@ -131,6 +148,68 @@ fn merge_keyed(base: &Value, over: &Value, key: impl Fn(&Value) -> Option<String
         }
     }
     Value::Sequence(out)
+}
+
+/// `depends_on` or `networks`: a list of names or a mapping of name to
+/// options. Two lists stay a list; otherwise names from a list become
+/// entries with no options, or with `condition` (for `depends_on`, which
+/// needs one in the mapping form: `service_started`, Compose's default).
+fn merge_named(base: &Value, over: &Value, condition: &str) -> Value {
+    if let (Value::Sequence(_), Value::Sequence(_)) = (base, over) {
+        return append_unique(base, over);
+    }
+    let to_map = |v: &Value| -> Mapping {
+        match v {
+            Value::Mapping(m) => m.clone(),
+            other => as_list(other)
+                .into_iter()
+                .map(|name| {
+                    let mut options = Mapping::new();
+                    if !condition.is_empty() {
+                        options.insert("condition".into(), condition.into());
+                    }
+                    (name, Value::Mapping(options))
+                })
+                .collect(),
+        }
+    };
+    Value::Mapping(deep_merge(to_map(base), to_map(over)))
+}
+
+/// A link's alias: `db:database` is reached as `database`, `db` as `db`.
+fn link_alias(v: &Value) -> Option<String> {
+    let s = v.as_str()?;
+    Some(s.rsplit(':').next().unwrap_or(s).to_string())
+}
+
+/// `logging`: a different driver brings its own options (or none); the same
+/// driver merges them.
+fn merge_logging(base: &Mapping, over: Value) -> Value {
+    let Value::Mapping(over) = over else {
+        return over;
+    };
+    let same_driver = match (base.get("driver"), over.get("driver")) {
+        (_, None) | (None, _) => true,
+        (Some(b), Some(o)) => b == o,
+    };
+    if same_driver {
+        return Value::Mapping(deep_merge(base.clone(), over));
+    }
+    let mut out = base.clone();
+    out.remove("options");
+    out.extend(over);
+    Value::Mapping(out)
+}
+
+/// `build: ./dir` as `{context: ./dir}`, so that both forms merge.
+fn build_mapping(v: &Value) -> Mapping {
+    match v {
+        Value::Mapping(m) => m.clone(),
+        Value::String(s) => [(Value::from("context"), Value::from(s.as_str()))]
+            .into_iter()
+            .collect(),
+        _ => Mapping::new(),
+    }
 }
 
 fn source_of(v: &Value) -> Option<String> {

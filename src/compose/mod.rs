@@ -22,12 +22,14 @@ pub mod merge;
 pub mod mounts;
 pub mod plan;
 pub mod render;
+pub mod resolve;
 #[cfg(test)]
 mod tests;
 
 use serde_yaml::{Mapping, Value};
 
 use locate::{line_of, Step};
+pub use resolve::Sources;
 
 pub use plan::{plan, ProjectPlan, ServicePlan, TmpfsSyntax};
 
@@ -59,6 +61,24 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format a file's `version:` names, read without resolving anything
+    /// else (Spec when it names none or cannot be read).
+    pub fn of(text: &str) -> Format {
+        let version =
+            serde_yaml::from_str::<Value>(text)
+                .ok()
+                .and_then(|doc| match doc.get("version") {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => None,
+                });
+        match version {
+            Some(v) if v.starts_with('2') => Format::V2(v),
+            Some(v) if v.starts_with('3') => Format::V3(v),
+            _ => Format::Spec,
+        }
+    }
+
     /// The `version:` to write into an override file: the same as the base,
     /// since Compose implementations compare them.
     pub fn version(&self) -> Option<&str> {
@@ -91,8 +111,19 @@ impl Project {
     }
 }
 
-/// Parses and checks each file (name, text), then merges them in order.
+/// Parses and checks each file (name, text) with the process environment for
+/// variables, then merges them in order; see [`load_with`].
 pub fn load(files: &[(String, String)]) -> Result<Project, ComposeError> {
+    load_with(files, &Sources::process())
+}
+
+/// Resolves the project the way Compose does: each file parsed with its
+/// merge keys expanded and its variables interpolated from `sources`, then
+/// checked; the files merged in order; then every `extends` followed.
+pub fn load_with(
+    files: &[(String, String)],
+    sources: &Sources<'_>,
+) -> Result<Project, ComposeError> {
     if files.is_empty() {
         return Err(ComposeError {
             file: "<none>".into(),
@@ -103,7 +134,7 @@ pub fn load(files: &[(String, String)]) -> Result<Project, ComposeError> {
     let mut format = None;
     let mut merged: Option<Mapping> = None;
     for (name, text) in files {
-        let (doc, this_format) = parse(name, text)?;
+        let (doc, this_format) = parse_with(name, text, sources.env)?;
         // The first file that says decides, as Compose does for the base file.
         if format.is_none() || matches!(format, Some(Format::Spec)) {
             format = Some(this_format);
@@ -113,15 +144,43 @@ pub fn load(files: &[(String, String)]) -> Result<Project, ComposeError> {
             Some(base) => merge::merge_files(base, doc),
         });
     }
+    let mut document = merged.unwrap_or_default();
+    let project_file = &files[0].0;
+    if let Some(Value::Mapping(services)) = document.get_mut("services") {
+        let parse_other = |name: &str, text: &str| {
+            parse_with(name, text, sources.env)
+                .map(|(doc, _)| doc)
+                .map_err(|e| e.to_string())
+        };
+        resolve::resolve_extends(services, project_file, sources, &parse_other).map_err(
+            |message| ComposeError {
+                file: project_file.clone(),
+                line: 1,
+                message,
+            },
+        )?;
+    }
     Ok(Project {
         files: files.iter().map(|(n, _)| n.clone()).collect(),
         format: format.unwrap_or(Format::Spec),
-        document: merged.unwrap_or_default(),
+        document,
     })
 }
 
-/// Parses one file and checks the keys hardening reads.
+/// Parses one file and checks the keys hardening reads, with the process
+/// environment for variables.
 pub fn parse(name: &str, text: &str) -> Result<(Mapping, Format), ComposeError> {
+    parse_with(name, text, &|v| std::env::var(v).ok())
+}
+
+/// Parses one file: anchors and merge keys expanded, every value
+/// interpolated from `env`, then the keys hardening reads checked (so a
+/// volume written `data:${LOGS}` is checked as Compose will see it).
+pub fn parse_with(
+    name: &str,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Mapping, Format), ComposeError> {
     let err = |line: usize, message: String| ComposeError {
         file: name.to_string(),
         line,
@@ -136,6 +195,16 @@ pub fn parse(name: &str, text: &str) -> Result<(Mapping, Format), ComposeError> 
             .unwrap_or(&message)
             .to_string();
         err(line, format!("not valid YAML: {message}"))
+    })?;
+    let mut value = resolve::expand_merge_keys(value).map_err(|m| err(line_of_merge(text), m))?;
+    resolve::interpolate_all(&mut value, env).map_err(|m| {
+        // The variable's name is in the message; its first mention locates it.
+        let line = m
+            .split_whitespace()
+            .nth(1)
+            .and_then(|var| text.lines().position(|l| l.contains(&format!("${{{var}"))))
+            .map_or(1, |i| i + 1);
+        err(line, m)
     })?;
     let doc = match value {
         Value::Mapping(m) => m,
@@ -294,6 +363,13 @@ fn check_service(
         }
     }
     Ok(())
+}
+
+/// The line of the first merge key, for an error about one.
+fn line_of_merge(text: &str) -> usize {
+    text.lines()
+        .position(|l| l.trim_start().starts_with("<<"))
+        .map_or(1, |i| i + 1)
 }
 
 /// A short rendering of a value for messages.

@@ -34,80 +34,15 @@ impl Mount {
     }
 }
 
-/// Expands `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?err}` and
-/// `$VAR` from `lookup`, the way Compose interpolates; `$$` is a literal `$`.
-pub fn interpolate(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        if let Some(tail) = after.strip_prefix('$') {
-            out.push('$');
-            rest = tail;
-        } else if let Some(inner) = after.strip_prefix('{') {
-            let Some(end) = inner.find('}') else {
-                out.push_str(&rest[i..]);
-                return out;
-            };
-            let expr = &inner[..end];
-            let (name, op, default) = match expr.find([':', '-', '?', '+']) {
-                Some(p) => {
-                    let (name, tail) = expr.split_at(p);
-                    let op_len = if tail.starts_with(':') { 2 } else { 1 };
-                    let op_len = op_len.min(tail.len());
-                    (name, &tail[..op_len], &tail[op_len..])
-                }
-                None => (expr, "", ""),
-            };
-            let value = lookup(name);
-            let expanded = match op {
-                ":-" => value
-                    .filter(|v| !v.is_empty())
-                    .unwrap_or(default.to_string()),
-                "-" => value.unwrap_or(default.to_string()),
-                ":+" => value
-                    .filter(|v| !v.is_empty())
-                    .map(|_| default.to_string())
-                    .unwrap_or_default(),
-                "+" => value.map(|_| default.to_string()).unwrap_or_default(),
-                _ => value.unwrap_or_default(),
-            };
-            out.push_str(&expanded);
-            rest = &inner[end + 1..];
-        } else {
-            let len = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            if len == 0 {
-                out.push('$');
-            } else {
-                out.push_str(&lookup(&after[..len]).unwrap_or_default());
-            }
-            rest = &after[len..];
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Interpolation from the process environment, as Compose does.
-pub fn from_env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
-/// Mount paths compare without a trailing slash.
+/// Mount paths compare the way Docker resolves them: `/var/cache//nginx/`
+/// and `/var/cache/./nginx` are `/var/cache/nginx`.
 pub fn clean(path: &str) -> String {
-    if path.len() > 1 {
-        path.trim_end_matches('/').to_string()
-    } else {
-        path.to_string()
-    }
+    super::resolve::clean_path(path)
 }
 
 /// A host path rather than a volume name: Compose's own test.
 fn is_host_path(source: &str) -> bool {
-    source.starts_with(['.', '/', '~', '$']) || source.contains('/')
+    source.starts_with(['.', '/', '~']) || source.contains('/')
 }
 
 /// One `volumes` entry; the error says what is wrong with it.
@@ -140,7 +75,7 @@ pub fn parse_volume(entry: &Value) -> Result<Mount, String> {
             Ok(Mount {
                 kind,
                 source,
-                target: clean(&interpolate(target, &from_env)),
+                target: clean(target),
                 read_only,
             })
         }
@@ -150,8 +85,7 @@ pub fn parse_volume(entry: &Value) -> Result<Mount, String> {
 
 /// `TARGET`, `SOURCE:TARGET` or `SOURCE:TARGET:MODE`.
 fn parse_short(text: &str) -> Result<Mount, String> {
-    let expanded = interpolate(text, &from_env);
-    let parts: Vec<&str> = expanded.split(':').collect();
+    let parts: Vec<&str> = text.split(':').collect();
     let (source, target, mode) = match parts.as_slice() {
         [target] => (None, *target, ""),
         [source, target] => (Some(*source), *target, ""),
@@ -224,32 +158,46 @@ pub fn service_mounts(service: &serde_yaml::Mapping) -> Vec<Mount> {
 
 /// A Kubernetes quantity (a profile's `sizeLimit`) as a tmpfs size: the short
 /// syntax option (`64m`, kernel units, 1024-based) and the byte count that the
-/// long syntax's `tmpfs.size` takes. `None` for what is not a byte quantity.
+/// long syntax's `tmpfs.size` takes. Decimal exponents (`1e3`, `5E6`) count as
+/// Kubernetes reads them. `None` for what is not a byte quantity (`500m` is
+/// half a byte) or does not fit.
 pub fn tmpfs_size(quantity: &str) -> Option<(String, u64)> {
     let end = quantity
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(quantity.len());
     let (number, suffix) = quantity.split_at(end);
     let binary = |shift: u32| 1u64 << shift;
-    let (factor, kernel_unit) = match suffix {
-        "" => (1, None),
-        "Ki" => (binary(10), Some('k')),
-        "Mi" => (binary(20), Some('m')),
-        "Gi" => (binary(30), Some('g')),
-        "Ti" => (binary(40), None),
-        "Pi" => (binary(50), None),
-        "k" => (1_000, None),
-        "M" => (1_000_000, None),
-        "G" => (1_000_000_000, None),
-        "T" => (1_000_000_000_000, None),
-        "P" => (1_000_000_000_000_000, None),
+    let exponent = suffix
+        .strip_prefix(['e', 'E'])
+        .filter(|e| !e.is_empty())
+        .and_then(|e| e.parse::<i32>().ok());
+    let (factor, kernel_unit) = match (suffix, exponent) {
+        (_, Some(exp)) if (0..=18).contains(&exp) => (10u64.pow(exp as u32), None),
+        (_, Some(_)) => return None,
+        ("", _) => (1, None),
+        ("Ki", _) => (binary(10), Some('k')),
+        ("Mi", _) => (binary(20), Some('m')),
+        ("Gi", _) => (binary(30), Some('g')),
+        ("Ti", _) => (binary(40), None),
+        ("Pi", _) => (binary(50), None),
+        ("Ei", _) => (binary(60), None),
+        ("k", _) => (1_000, None),
+        ("M", _) => (1_000_000, None),
+        ("G", _) => (1_000_000_000, None),
+        ("T", _) => (1_000_000_000_000, None),
+        ("P", _) => (1_000_000_000_000_000, None),
+        ("E", _) => (1_000_000_000_000_000_000, None),
         _ => return None,
     };
     let bytes = if let Ok(whole) = number.parse::<u64>() {
         whole.checked_mul(factor)?
     } else {
         let f: f64 = number.parse().ok()?;
-        (f * factor as f64).ceil() as u64
+        let bytes = (f * factor as f64).ceil();
+        if bytes.is_nan() || bytes >= u64::MAX as f64 {
+            return None;
+        }
+        bytes as u64
     };
     if bytes == 0 {
         return None;

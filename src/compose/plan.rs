@@ -54,14 +54,26 @@ pub struct TmpfsMount {
     pub size: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size_bytes: Option<u64>,
+    /// Mounted `exec`: Docker's tmpfs is `noexec` by default, and some images
+    /// load native libraries they unpack there (the profile's `exec: true`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub exec: bool,
 }
 
 impl TmpfsMount {
-    /// The short-syntax entry, `/tmp` or `/tmp:size=64m`.
+    /// The short-syntax entry: `/tmp`, `/tmp:size=64m` or `/tmp:exec,size=64m`.
     pub fn short(&self) -> String {
-        match &self.size {
-            Some(s) => format!("{}:size={s}", self.path),
-            None => self.path.clone(),
+        let mut options = Vec::new();
+        if self.exec {
+            options.push("exec".to_string());
+        }
+        if let Some(s) = &self.size {
+            options.push(format!("size={s}"));
+        }
+        if options.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{}:{}", self.path, options.join(","))
         }
     }
 
@@ -187,7 +199,7 @@ pub fn plan(
             let resolution = match profile_for.get(*name) {
                 Some(p) => catalog.by_name(p).expect("checked above"),
                 None => match service.get("image").and_then(Value::as_str) {
-                    Some(image) => catalog.resolve(&mounts::interpolate(image, &mounts::from_env)),
+                    Some(image) => catalog.resolve(image),
                     None => Resolution {
                         profile: None,
                         pattern: None,
@@ -240,10 +252,7 @@ fn plan_service(
     let mut existing = mounts::service_mounts(service);
     // Mounts that come from elsewhere are not seen here; say so rather than
     // risk a second mount at the same path unnoticed.
-    for (key, whence) in [
-        ("volumes_from", "another service's volumes"),
-        ("extends", "the service it extends"),
-    ] {
+    for (key, whence) in [("volumes_from", "another service's volumes")] {
         if service.contains_key(key) {
             plan.warnings.push(format!(
                 "service {name:?}: mounts from {whence} ({key}) are not checked; make sure no tmpfs added here lands on one"
@@ -278,8 +287,23 @@ fn plan_service(
         }
     }
 
+    for warning in privilege_warnings(service) {
+        plan.warnings.push(format!("service {name:?}: {warning}"));
+    }
+    // A root that stays writable needs no tmpfs or volume to write to.
+    let current_read_only = service.get("read_only").and_then(Value::as_bool);
+    let root_stays_writable = current_read_only != Some(true)
+        && (options.read_only_root == RuleMode::Off
+            || !resolution.read_only_root()
+            || (current_read_only == Some(false) && !options.override_explicit_false));
+
     // Rule 2: writable paths.
-    if options.writable_paths != RuleMode::Off {
+    if options.writable_paths != RuleMode::Off && root_stays_writable && !writable.is_empty() {
+        plan.warnings.push(format!(
+            "service {name:?}: no tmpfs or volume added for the profile's writable paths: the root filesystem stays writable"
+        ));
+    }
+    if options.writable_paths != RuleMode::Off && !root_stays_writable {
         for wp in &writable {
             let path = mounts::clean(&wp.path);
             if existing
@@ -295,6 +319,15 @@ fn plan_service(
                 continue;
             }
             let kind = if wp.seed { "named volume" } else { "tmpfs" };
+            if let Some(parent) = existing
+                .iter()
+                .find(|m| m.read_only && m.target != path && is_within(&path, &m.target))
+            {
+                plan.warnings.push(format!(
+                    "service {name:?}: the {kind} at {path} lies under the read-only mount at {}: Docker cannot create its mount point there unless the directory already exists in that mount",
+                    parent.target
+                ));
+            }
             if options.writable_paths == RuleMode::Warn {
                 plan.warnings
                     .push(format!("service {name:?}: would add a {kind} at {path}"));
@@ -334,6 +367,7 @@ fn plan_service(
                 path: path.clone(),
                 size: size.as_ref().map(|s| s.0.clone()),
                 size_bytes: size.map(|s| s.1),
+                exec: wp.exec,
             };
             plan.changes.push(Change {
                 rule: Rule::WritablePaths,
@@ -402,6 +436,32 @@ fn plan_service(
         }
     }
     plan
+}
+
+/// What lets a service undo a read-only root: `privileged`, or the
+/// `SYS_ADMIN` capability (which allows `mount -o remount,rw /`).
+fn privilege_warnings(service: &Mapping) -> Vec<String> {
+    let mut out = Vec::new();
+    if service.get("privileged").and_then(Value::as_bool) == Some(true) {
+        out.push(
+            "privileged: true lets the container remount its root filesystem writable; read_only does not hold against it".to_string(),
+        );
+    }
+    let caps = service
+        .get("cap_add")
+        .map(super::merge::as_list)
+        .unwrap_or_default();
+    let sys_admin = caps.iter().filter_map(Value::as_str).find(|c| {
+        let c = c.to_ascii_uppercase();
+        let c = c.strip_prefix("CAP_").unwrap_or(&c).to_string();
+        c == "SYS_ADMIN" || c == "ALL"
+    });
+    if let Some(cap) = sys_admin {
+        out.push(format!(
+            "cap_add {cap} lets the container remount its root filesystem writable; read_only does not hold against it"
+        ));
+    }
+    out
 }
 
 /// A bind mount whose source or target looks like secret material and that

@@ -2,9 +2,10 @@ use std::collections::BTreeMap;
 
 use serde_yaml::{Mapping, Value};
 
-use super::mounts::{interpolate, looks_secret, parse_volume, tmpfs_size, MountKind};
+use super::mounts::{looks_secret, parse_volume, tmpfs_size, MountKind};
 use super::plan::TmpfsSyntax;
 use super::render::{apply, override_file, render, Output};
+use super::resolve::interpolate;
 use super::*;
 use crate::harden::{Options, RuleMode};
 use crate::profile::Catalog;
@@ -191,7 +192,10 @@ fn partly_hardened_services_get_only_what_is_missing() {
         .warnings
         .iter()
         .any(|w| w.contains("read_only: false kept")));
-    assert_eq!(tmpfs_paths(db), ["/run/postgresql", "/tmp"]);
+    // Its root stays writable: no tmpfs it would not need.
+    assert!(db.tmpfs.is_empty() && db.seed_volumes.is_empty(), "{db:?}");
+    assert!(db.warnings.iter().any(|w| w.contains("stays writable")));
+    assert!(plan.is_empty());
 
     // With override_explicit_false the configuration wins.
     let options = Options {
@@ -202,6 +206,7 @@ fn partly_hardened_services_get_only_what_is_missing() {
     let db = service(&plan, "db");
     assert!(db.set_read_only);
     assert!(db.changes.iter().any(|c| c.reason.contains("overridden")));
+    assert_eq!(tmpfs_paths(db), ["/run/postgresql", "/tmp"]);
     let merged = apply(&p, &plan, TmpfsSyntax::Short);
     assert_eq!(merged["services"]["db"]["read_only"], Value::Bool(true));
 }
@@ -212,7 +217,6 @@ fn running_again_on_the_merged_output_adds_nothing() {
         "wordpress-mariadb.yml",
         "nginx-app-redis.yml",
         "build-only.yml",
-        "partly-hardened.yml",
     ] {
         for syntax in [TmpfsSyntax::Short, TmpfsSyntax::Long] {
             let p = project(&[&fixture(name)]);
@@ -277,6 +281,12 @@ fn sizes_follow_the_profile_in_compose_syntax() {
     assert_eq!(tmpfs_size("1024"), Some(("1024".into(), 1024)));
     assert_eq!(tmpfs_size("100m"), None, "millibytes are not a size");
     assert_eq!(tmpfs_size("0"), None);
+    assert_eq!(tmpfs_size("1e3"), Some(("1000".into(), 1000)));
+    assert_eq!(tmpfs_size("64E6"), Some(("64000000".into(), 64_000_000)));
+    assert_eq!(tmpfs_size("1.5e3"), Some(("1500".into(), 1500)));
+    assert_eq!(tmpfs_size("1e-3"), None);
+    assert_eq!(tmpfs_size("1e40"), None);
+    assert_eq!(tmpfs_size("1Ei"), Some(((1u64 << 60).to_string(), 1 << 60)));
 
     let user = "apiVersion: pod-hardener.dev/v1\nkind: ProfileSet\nprofiles:\n  - name: app\n    match: [example.com/app]\n    writablePaths:\n      - {path: /tmp, medium: Memory, sizeLimit: 16Mi}\n      - /var/cache/app\n";
     let catalog = Catalog::load(&[("u.yaml".into(), user.into())], false).unwrap();
@@ -541,13 +551,16 @@ fn volume_strings_parse_like_compose_reads_them() {
 #[test]
 fn images_are_interpolated_before_matching() {
     let lookup = |name: &str| (name == "TAG").then(|| "1.27".to_string());
-    assert_eq!(interpolate("nginx:${TAG}", &lookup), "nginx:1.27");
+    let expand = |text: &str| interpolate(text, &lookup).unwrap();
+    assert_eq!(expand("nginx:${TAG}"), "nginx:1.27");
+    assert_eq!(expand("${REG:-docker.io}/nginx"), "docker.io/nginx");
+    assert_eq!(expand("${REG-x}${TAG:+y}"), "xy");
+    assert_eq!(expand("$$HOME $TAG"), "$HOME 1.27");
     assert_eq!(
-        interpolate("${REG:-docker.io}/nginx", &lookup),
-        "docker.io/nginx"
+        interpolate("${REG:?set REG to your registry}", &lookup).unwrap_err(),
+        "variable REG is missing: set REG to your registry"
     );
-    assert_eq!(interpolate("${REG-x}${TAG:+y}", &lookup), "xy");
-    assert_eq!(interpolate("$$HOME $TAG", &lookup), "$HOME 1.27");
+    assert!(interpolate("${TAG?}", &lookup).is_ok());
     let p = project(&["services:\n  web:\n    image: \"${PH_TEST_UNSET_REGISTRY:-docker.io/library}/nginx:${PH_TEST_UNSET_TAG:-1.27}\"\n"]);
     assert_eq!(service(&plan_of(&p), "web").profile, "nginx");
 }
@@ -620,4 +633,268 @@ fn outputs_render_in_each_format() {
         false,
     );
     assert!(again.contains("no changes"), "{again}");
+}
+
+fn project_with(texts: &[(&str, &str)], env: &[(&str, &str)], others: &[(&str, &str)]) -> Project {
+    let files: Vec<(String, String)> = texts
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect();
+    let env: BTreeMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let others: BTreeMap<String, String> = others
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let lookup = |name: &str| env.get(name).cloned();
+    let read = |name: &str| {
+        others
+            .get(name)
+            .cloned()
+            .ok_or(format!("{name}: no such file"))
+    };
+    let sources = Sources {
+        env: &lookup,
+        read: &read,
+    };
+    load_with(&files, &sources).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn merge_keys_are_expanded_before_planning_and_never_written() {
+    let text = "x-web: &web\n  image: nginx:1.27\n  read_only: false\n  volumes:\n    - cache:/var/cache/nginx\nx-log: &log\n  logging: {driver: local}\nservices:\n  front:\n    <<: [*web, *log]\n    ports: [\"80:80\"]\n  plain:\n    <<: *web\n    read_only: true\nvolumes:\n  cache: {}\n";
+    let p = project(&[text]);
+    let front = &p.document["services"]["front"];
+    assert_eq!(front["image"], "nginx:1.27");
+    assert_eq!(front["logging"]["driver"], "local");
+    let plan = plan_of(&p);
+    let f = service(&plan, "front");
+    assert_eq!(f.profile, "nginx");
+    assert!(!f.set_read_only, "the anchor's read_only: false is kept");
+    assert!(f.tmpfs.is_empty(), "a writable root needs no tmpfs: {f:?}");
+    let plain = service(&plan, "plain");
+    // The anchor's named volume covers /var/cache/nginx: no second mount there.
+    assert_eq!(tmpfs_paths(plain), ["/run"]);
+    let merged = render(&p, &plan, Output::Merged, TmpfsSyntax::Short, false);
+    assert!(!merged.contains("<<"), "{merged}");
+    let again = project(&[&merged]);
+    assert!(plan_of(&again).is_empty());
+}
+
+#[test]
+fn variables_come_from_the_environment_and_dollars_stay_literal() {
+    let text = "services:\n  web:\n    image: ${IMAGE:-busybox}\n    volumes:\n      - logs:${APP_LOGS}\n      - type: volume\n        source: cache\n        target: ${CACHE_DIR-/var/cache/nginx}\n    command: [sh, -c, \"echo $$HOME\"]\nvolumes:\n  logs: {}\n  cache: {}\n";
+    let p = project_with(
+        &[("compose.yml", text)],
+        &[("IMAGE", "nginx:1.27"), ("APP_LOGS", "/var/log/nginx")],
+        &[],
+    );
+    let web = &p.document["services"]["web"];
+    assert_eq!(web["image"], "nginx:1.27");
+    assert_eq!(web["command"][2], "echo $HOME");
+    let plan = plan_of(&p);
+    let w = service(&plan, "web");
+    assert_eq!(w.profile, "nginx");
+    assert_eq!(tmpfs_paths(w), ["/run"]);
+    let merged = render(&p, &plan, Output::Merged, TmpfsSyntax::Short, false);
+    assert!(merged.contains("echo $$HOME"), "{merged}");
+    // A required variable that is missing names itself and its line.
+    let files = [(
+        "c.yml".to_string(),
+        "services:\n  web:\n    image: nginx\n    environment:\n      KEY: ${KEY:?set KEY first}\n"
+            .to_string(),
+    )];
+    let e = load_with(
+        &files,
+        &Sources {
+            env: &|_| None,
+            read: &|_| Err("none".into()),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.line, e.message.as_str()),
+        (5, "variable KEY is missing: set KEY first")
+    );
+    // An unset long-syntax target is an empty path, refused rather than covering everything.
+    let files = [("c.yml".to_string(), "services:\n  web:\n    image: nginx\n    volumes:\n      - type: volume\n        source: logs\n        target: ${UNSET_LOGS}\n".to_string())];
+    assert!(load_with(
+        &files,
+        &Sources {
+            env: &|_| None,
+            read: &|_| Err("none".into())
+        }
+    )
+    .is_err());
+}
+
+#[test]
+fn extends_in_the_same_file_and_another_one_is_followed() {
+    let base = "services:\n  proxy:\n    extends: web\n    ports: [\"8080:80\"]\n  web:\n    image: nginx:1.27\n    volumes: [\"./html:/usr/share/nginx/html:ro\"]\n  db:\n    extends:\n      file: common/db.yml\n      service: database\n    environment: {B: \"2\"}\n";
+    let common = "services:\n  database:\n    image: postgres:16\n    environment: {A: \"1\"}\n    volumes: [\"./init:/docker-entrypoint-initdb.d:ro\"]\n";
+    let p = project_with(&[("compose.yml", base)], &[], &[("common/db.yml", common)]);
+    let services = &p.document["services"];
+    assert!(services["proxy"].get("extends").is_none());
+    assert_eq!(services["proxy"]["image"], "nginx:1.27");
+    assert_eq!(services["db"]["image"], "postgres:16");
+    assert_eq!(services["db"]["environment"]["A"], "1");
+    assert_eq!(services["db"]["environment"]["B"], "2");
+    // A host path of the other file, as seen from the project directory.
+    assert_eq!(
+        services["db"]["volumes"][0],
+        "./common/init:/docker-entrypoint-initdb.d:ro"
+    );
+    let plan = plan_of(&p);
+    assert_eq!(service(&plan, "proxy").profile, "nginx");
+    assert_eq!(service(&plan, "db").profile, "postgres");
+    let looped = [(
+        "c.yml".to_string(),
+        "services:\n  a:\n    extends: b\n  b:\n    extends: a\n    image: x\n".to_string(),
+    )];
+    let e = load(&looped).unwrap_err();
+    assert!(e.message.contains("circle"), "{e}");
+    // A long chain: 5000 services, each extending the next, is refused
+    // quickly rather than recursing without bound; 60 levels resolve.
+    let chain = |n: usize| -> Vec<(String, String)> {
+        let mut text = String::from("services:\n");
+        for i in 0..n {
+            text.push_str(&format!("  s{i}:\n    extends: s{}\n", i + 1));
+        }
+        text.push_str(&format!("  s{n}:\n    image: nginx:1.27\n"));
+        vec![("c.yml".to_string(), text)]
+    };
+    let e = load(&chain(5000)).unwrap_err();
+    assert!(e.message.contains("deeper than 64"), "{e}");
+    let p = load(&chain(60)).unwrap();
+    assert_eq!(p.document["services"]["s0"]["image"], "nginx:1.27");
+}
+
+#[test]
+fn several_files_combine_names_and_logging_as_compose_does() {
+    let base = "services:\n  web:\n    image: nginx:1.27\n    depends_on: [db]\n    networks: [front]\n    links: [\"db:database\"]\n    logging:\n      driver: json-file\n      options: {max-size: 10m}\n    volumes: [\"cache:/var/cache//nginx/\"]\n  db:\n    image: postgres:16\nvolumes:\n  cache: {}\nnetworks:\n  front: {}\n  back: {}\n";
+    let over = "services:\n  web:\n    depends_on:\n      cache:\n        condition: service_healthy\n    networks:\n      back:\n        aliases: [www]\n    links: [\"cache\", \"db:database\"]\n    logging:\n      driver: syslog\n  cache:\n    image: redis:7\n";
+    let p = project(&[base, over]);
+    let web = &p.document["services"]["web"];
+    let keys = |v: &Value| -> Vec<String> {
+        v.as_mapping()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(keys(&web["depends_on"]), ["db", "cache"]);
+    assert_eq!(web["depends_on"]["cache"]["condition"], "service_healthy");
+    assert_eq!(keys(&web["networks"]), ["front", "back"]);
+    assert_eq!(web["links"].as_sequence().unwrap().len(), 2);
+    assert_eq!(web["logging"]["driver"], "syslog");
+    assert!(
+        web["logging"].get("options").is_none(),
+        "json-file options dropped"
+    );
+    // `/var/cache//nginx/` is /var/cache/nginx: covered, no second mount.
+    assert_eq!(tmpfs_paths(service(&plan_of(&p), "web")), ["/run"]);
+}
+
+#[test]
+fn tmpfs_syntax_follows_the_file_version() {
+    let user = "apiVersion: pod-hardener.dev/v1\nkind: ProfileSet\nprofiles:\n  - name: app\n    match: [example.com/app]\n    writablePaths:\n      - {path: /tmp, sizeLimit: \"1e6\", exec: true}\n      - {path: /scratch, sizeLimit: 2e3}\n      - {path: /cache, sizeLimit: 16Mi}\n      - /work\n";
+    let catalog = Catalog::load(&[("u.yaml".into(), user.into())], false).unwrap();
+    let written = |version: Option<&str>| -> (Vec<String>, Vec<String>) {
+        let head = version
+            .map(|v| format!("version: \"{v}\"\n"))
+            .unwrap_or_default();
+        let p = project(&[&format!(
+            "{head}services:\n  app:\n    image: example.com/app:1\n"
+        )]);
+        let plan = super::plan(&p, &catalog, &Options::default(), &BTreeMap::new()).unwrap();
+        let over = override_file(&p, &plan, TmpfsSyntax::Long);
+        let app = &over["services"]["app"];
+        let short = app
+            .get("tmpfs")
+            .map(|t| {
+                t.as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let long = app
+            .get("volumes")
+            .map(|t| {
+                t.as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v["target"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        (short, long)
+    };
+    // exec only exists in the short syntax.
+    let strings = |v: &[&str]| -> Vec<String> { v.iter().map(|s| s.to_string()).collect() };
+    assert_eq!(
+        written(None),
+        (
+            strings(&["/tmp:exec,size=1000000"]),
+            strings(&["/scratch", "/cache", "/work"])
+        )
+    );
+    assert_eq!(written(Some("3.8")).1, ["/scratch", "/cache", "/work"]);
+    // 3.2 to 3.5: long syntax, but a size only in the short one.
+    assert_eq!(
+        written(Some("3.4")),
+        (
+            strings(&[
+                "/tmp:exec,size=1000000",
+                "/scratch:size=2000",
+                "/cache:size=16m"
+            ]),
+            strings(&["/work"])
+        )
+    );
+    for v in ["3", "3.1", "2.4"] {
+        assert_eq!(written(Some(v)).0.len(), 4, "{v}");
+    }
+    // Each fallback is said in the override's header.
+    let p = project(&["version: \"3.4\"\nservices:\n  app:\n    image: example.com/app:1\n"]);
+    let plan = super::plan(&p, &catalog, &Options::default(), &BTreeMap::new()).unwrap();
+    let header = render(&p, &plan, Output::Override, TmpfsSyntax::Long, false);
+    assert!(header.contains("# note: service \"app\": tmpfs /tmp written in the short syntax: the long syntax has no `exec` option"), "{header}");
+    assert!(header.contains("tmpfs /cache written in the short syntax: version 3.4 files have no tmpfs size in the long syntax (3.6 and later)"), "{header}");
+    assert!(!header.contains("tmpfs /work written"), "{header}");
+}
+
+#[test]
+fn nothing_to_add_still_makes_a_valid_override() {
+    let hardened = "services:\n  web:\n    image: nginx:1.27\n    read_only: true\n    tmpfs: [/var/cache/nginx, /run]\n";
+    let p = project(&[hardened]);
+    let plan = plan_of(&p);
+    assert!(plan.is_empty());
+    let over = override_file(&p, &plan, TmpfsSyntax::Short);
+    assert!(over.get("version").is_none());
+    assert_eq!(over["services"]["web"], Value::Mapping(Mapping::new()));
+}
+
+#[test]
+fn privilege_and_read_only_parents_are_warned() {
+    let text = "services:\n  web:\n    image: nginx:1.27\n    privileged: true\n    cap_add: [CAP_SYS_ADMIN]\n    volumes: [\"./cache:/var/cache:ro\"]\n";
+    let plan = plan_of(&project(&[text]));
+    let w = service(&plan, "web");
+    assert!(
+        w.warnings.iter().any(|m| m.contains("privileged: true")),
+        "{w:?}"
+    );
+    assert!(
+        w.warnings.iter().any(|m| m.contains("CAP_SYS_ADMIN")),
+        "{w:?}"
+    );
+    assert!(
+        w.warnings
+            .iter()
+            .any(|m| m.contains("/var/cache/nginx lies under the read-only mount at /var/cache")),
+        "{w:?}"
+    );
 }

@@ -76,10 +76,40 @@ pub struct WritablePathSpec {
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub medium: Option<Medium>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "quantity"
+    )]
     pub size_limit: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub seed: bool,
+    /// The image runs code from here (native libraries unpacked into /tmp):
+    /// a Docker tmpfs, `noexec` by default, is mounted `exec`. An emptyDir
+    /// allows exec already, so the webhook ignores it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exec: bool,
+}
+
+/// A quantity as written, or a bare number (`sizeLimit: 1e3`, which YAML
+/// reads as a float) in its integer spelling.
+fn quantity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Quantity {
+        Text(String),
+        Whole(u64),
+        Real(f64),
+    }
+    Ok(match Option::<Quantity>::deserialize(d)? {
+        None => None,
+        Some(Quantity::Text(s)) => Some(s),
+        Some(Quantity::Whole(n)) => Some(n.to_string()),
+        Some(Quantity::Real(f)) if f.fract() == 0.0 && (0.0..1e19).contains(&f) => {
+            Some((f as u64).to_string())
+        }
+        Some(Quantity::Real(f)) => Some(f.to_string()),
+    })
 }
 
 /// The emptyDir medium: the node's disk (default) or RAM.

@@ -473,7 +473,10 @@ fn main() -> ExitCode {
         Command::Profiles(ProfilesCommand::List { profiles }) => {
             match cli::load_catalog(&profiles.files, !profiles.no_builtin_profiles) {
                 Ok(c) => {
-                    print!("{}", cli::profiles::list(&c));
+                    print!(
+                        "{}",
+                        cli::profiles::list(&c, std::io::stdout().is_terminal())
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(EXIT_BAD_INPUT, e),

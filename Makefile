@@ -3,7 +3,7 @@ CARGO ?= cargo
 BIN := target/release/pod-hardener
 EXAMPLE ?= examples/deployment.yaml
 
-.PHONY: build install test fmt-check clippy unit preview run bench load soak flood hostile fuzz clean e2e kind-e2e image deploy manifests-check
+.PHONY: build install test fmt-check clippy unit preview run bench load soak flood hostile fuzz clean e2e kind-e2e image deploy manifests-check chart-check chart-render
 
 ## build: the release binary at target/release/pod-hardener (the first build takes 5-9 minutes on 2 cores; cargo shows its progress)
 build:
@@ -103,6 +103,17 @@ deploy:
 ## manifests-check: render manifests/ (base and every overlay) with kubectl kustomize and validate it without a cluster (hack/manifests-check; the first run installs its Python packages from PyPI into target/manifests-check/venv)
 manifests-check:
 	hack/manifests-check
+
+## chart-check: the Helm chart in sync with manifests/ (hack/chart-sync --check), helm lint and
+## template over charts/pod-hardener/ci/*-values.yaml, and rendering what the kustomize overlays do
+chart-check:
+	$(CARGO) build --locked --bin pod-hardener
+	POD_HARDENER_BIN=target/debug/pod-hardener hack/chart-check
+
+## chart-render: the chart rendered into CHART_OUT (default target/chart.yaml); CHART_ARGS go to helm template
+CHART_OUT ?= target/chart.yaml
+chart-render:
+	hack/chart-check --render $(CHART_OUT) $(CHART_ARGS)
 
 clean:
 	$(CARGO) clean

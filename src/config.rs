@@ -10,7 +10,10 @@ use figment::providers::{Env, Format, Serialized, Yaml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
-use crate::harden::{options::DEFAULT_SHARED_DIRS, Options, RuleMode};
+use crate::harden::options::{
+    DEFAULT_EMPTY_DIR_SIZE_LIMIT, DEFAULT_MEMORY_EMPTY_DIR_SIZE_LIMIT, DEFAULT_SHARED_DIRS,
+};
+use crate::harden::{Options, RuleMode};
 
 pub const ENV_PREFIX: &str = "POD_HARDENER_";
 
@@ -78,6 +81,17 @@ pub struct Rules {
     pub read_only_root: RuleMode,
     pub writable_paths: RuleMode,
     pub secret_mounts: RuleMode,
+}
+
+/// The `sizeLimit` of each emptyDir the webhook adds whose profile path sets
+/// none; `null` leaves it unbounded.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyDirsConfig {
+    /// Disk-backed emptyDirs.
+    pub size_limit: Option<String>,
+    /// Memory-backed (`medium: Memory`) emptyDirs.
+    pub memory_size_limit: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -157,6 +171,7 @@ pub struct Config {
     pub allow_opt_out: bool,
     /// Honour `pod-hardener.dev/writable-paths.<c>` and `pod-hardener.dev/profile.<c>`.
     pub allow_annotation_tuning: bool,
+    pub empty_dirs: EmptyDirsConfig,
     pub profiles: ProfilesConfig,
     pub server: ServerConfig,
     pub log: LogConfig,
@@ -177,6 +192,10 @@ impl Default for Config {
             skip_namespaces: vec!["kube-system".into()],
             allow_opt_out: true,
             allow_annotation_tuning: true,
+            empty_dirs: EmptyDirsConfig {
+                size_limit: Some(DEFAULT_EMPTY_DIR_SIZE_LIMIT.into()),
+                memory_size_limit: Some(DEFAULT_MEMORY_EMPTY_DIR_SIZE_LIMIT.into()),
+            },
             profiles: ProfilesConfig {
                 files: Vec::new(),
                 builtin: true,
@@ -222,6 +241,8 @@ impl Config {
             shared_dirs: self.shared_directories.clone(),
             allow_opt_out: self.allow_opt_out,
             allow_annotation_tuning: self.allow_annotation_tuning,
+            empty_dir_size_limit: self.empty_dirs.size_limit.clone(),
+            memory_empty_dir_size_limit: self.empty_dirs.memory_size_limit.clone(),
         }
     }
 
@@ -268,6 +289,22 @@ impl Config {
             return Err(
                 "server.cert_file and server.key_file go together: set both or neither".into(),
             );
+        }
+        for (key, limit) in [
+            ("empty_dirs.size_limit", &self.empty_dirs.size_limit),
+            (
+                "empty_dirs.memory_size_limit",
+                &self.empty_dirs.memory_size_limit,
+            ),
+        ] {
+            if let Some(q) = limit
+                .as_deref()
+                .filter(|q| !crate::profile::validate::is_quantity(q))
+            {
+                return Err(format!(
+                    "{key} {q:?} is not a Kubernetes quantity (e.g. 64Mi, 1Gi), or null for no limit"
+                ));
+            }
         }
         for d in &self.shared_directories {
             if let Some(why) = crate::profile::validate::path_problem(d) {
@@ -548,5 +585,22 @@ mod documented {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/pod-hardener.yaml");
         let loaded = super::load(Some(&path), serde_json::json!({})).unwrap();
         assert_eq!(loaded, super::Config::default());
+    }
+
+    #[test]
+    fn empty_dir_size_limits_are_quantities_or_null() {
+        let options = super::load_text(
+            "c",
+            "empty_dirs: {size_limit: 500Mi, memory_size_limit: null}",
+        )
+        .unwrap()
+        .options();
+        assert_eq!(options.empty_dir_size_limit.as_deref(), Some("500Mi"));
+        assert_eq!(options.memory_empty_dir_size_limit, None);
+        let e = super::load_text("c", "empty_dirs: {size_limit: lots}").unwrap_err();
+        assert!(
+            e.contains("empty_dirs.size_limit \"lots\" is not a Kubernetes quantity"),
+            "{e}"
+        );
     }
 }

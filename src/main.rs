@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use pod_hardener::cli::{self, preview::Output, EXIT_BAD_INPUT};
 
 /// Makes every pod's containers immutable at runtime without breaking them:
@@ -80,6 +80,7 @@ enum Command {
     ///   pod-hardener audit
     ///   pod-hardener audit -n shop -l app=web
     ///   pod-hardener audit --from-cluster pod-hardener -o markdown > audit.md
+    ///   pod-hardener audit -o policyreport | kubectl apply -f -
     ///   pod-hardener audit --profiles team-profiles.yaml --config webhook.yaml -o json | jq '.totals'
     #[command(verbatim_doc_comment)]
     Audit(AuditCommand),
@@ -186,7 +187,8 @@ struct AuditCommand {
     /// Only workloads with these labels, e.g. app=web,tier!=cache.
     #[arg(short = 'l', long = "selector", value_name = "SELECTOR")]
     selector: Option<String>,
-    /// table: per namespace with a summary line; json: one record per workload with its patch; markdown: a report to share.
+    /// table: per namespace with a summary line; json: one record per workload with its patch; markdown: a report to share;
+    /// policyreport: wgpolicyk8s.io/v1alpha2 PolicyReports per namespace and a ClusterPolicyReport (YAML, for kubectl apply).
     #[arg(short, long, value_enum, default_value = "table")]
     output: pod_hardener::audit::render::Format,
     #[command(flatten)]
@@ -402,7 +404,17 @@ fn fail(code: i32, message: impl std::fmt::Display) -> ExitCode {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut command = Cli::command();
+    if std::env::args_os()
+        .next()
+        .is_some_and(|argv0| cli::plugin::invoked_as_plugin(&argv0))
+    {
+        command = cli::plugin::as_kubectl_plugin(command);
+    }
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match cli.command {
         Command::Preview {
             file,
@@ -478,7 +490,10 @@ fn main() -> ExitCode {
         Command::Profiles(ProfilesCommand::List { profiles }) => {
             match cli::load_catalog(&profiles.files, !profiles.no_builtin_profiles) {
                 Ok(c) => {
-                    print!("{}", cli::profiles::list(&c));
+                    print!(
+                        "{}",
+                        cli::profiles::list(&c, std::io::stdout().is_terminal())
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(EXIT_BAD_INPUT, e),

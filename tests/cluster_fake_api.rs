@@ -328,6 +328,33 @@ async fn the_audit_command_with_the_webhooks_configmaps() {
         "namespace batch is skipped by the configuration"
     );
     assert_eq!(v["totals"]["errors"], 1);
+    // The same audit as PolicyReports: the forbidden list is the
+    // ClusterPolicyReport's error, the skipped namespace's results are skips.
+    let (out, _) = run_with(
+        &client(&url),
+        &AuditArgs {
+            output: Format::PolicyReport,
+            ..args.clone()
+        },
+    )
+    .await
+    .unwrap();
+    let reports: Vec<Value> = serde_yaml::Deserializer::from_str(&out)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let cluster = reports.last().unwrap();
+    assert_eq!(cluster["kind"], "ClusterPolicyReport");
+    assert_eq!(cluster["summary"]["error"], 1);
+    let batch = reports
+        .iter()
+        .find(|r| r["metadata"]["namespace"] == "batch")
+        .unwrap();
+    assert_eq!(batch["kind"], "PolicyReport");
+    assert!(batch["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["result"] == "skip"));
     let e = run_with(
         &client(&url),
         &AuditArgs {

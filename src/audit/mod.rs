@@ -6,6 +6,7 @@
 //! likeliest to break: images no profile knows get only the defaults' paths.
 //! Pure; `render` turns the report into a table, JSON or Markdown.
 
+pub mod policyreport;
 pub mod render;
 
 use std::collections::BTreeSet;

@@ -15,10 +15,21 @@ pub enum Format {
     Json,
     /// A report to share (issue, wiki, pull request).
     Markdown,
+    /// wgpolicyk8s.io/v1alpha2 PolicyReports per namespace and a ClusterPolicyReport, as YAML.
+    #[value(name = "policyreport")]
+    PolicyReport,
 }
 
+/// Renders `report`. PolicyReports rendered here assume every rule enforced
+/// and are stamped with the current time; `audit` passes its configuration
+/// to `policyreport::render` instead.
 pub fn render(report: &Report, format: Format) -> String {
     match format {
+        Format::PolicyReport => super::policyreport::render(
+            report,
+            &crate::harden::Options::default(),
+            super::policyreport::unix_now(),
+        ),
         Format::Table => table(report),
         Format::Json => {
             let mut s = serde_json::to_string_pretty(&json!({

@@ -14,7 +14,8 @@ fn objects() -> Vec<Value> {
         .collect()
 }
 
-fn report_with(options: &Options, errors: Vec<String>) -> Report {
+/// The audit of tests/audit/cluster.yaml (kube-system skipped); the PolicyReport tests use it too.
+pub(super) fn report_with(options: &Options, errors: Vec<String>) -> Report {
     let catalog = Catalog::builtin();
     let skip = vec!["kube-system".to_string()];
     let policy = Policy {

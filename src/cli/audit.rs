@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::audit::policyreport;
 use crate::audit::render::{render, Format};
 use crate::audit::{audit, Policy};
 use crate::cluster::{list_workloads, webhook_settings, CONFIG_KEY, CONFIG_MAP};
@@ -142,7 +143,12 @@ pub async fn run_with(
     let failed = !listing.errors.is_empty();
     let report = audit(&listing.objects, &policy, listing.errors);
     let code = if failed { EXIT_PARTIAL } else { 0 };
-    Ok((render(&report, args.output), code))
+    let text = match args.output {
+        // The reports say which rules the configuration switched off.
+        Format::PolicyReport => policyreport::render(&report, &options, policyreport::unix_now()),
+        format => render(&report, format),
+    };
+    Ok((text, code))
 }
 
 #[cfg(test)]

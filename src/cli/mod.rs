@@ -6,6 +6,7 @@ pub mod certs;
 pub mod compose;
 pub mod config_print;
 pub mod doctor;
+pub mod plugin;
 pub mod preview;
 pub mod profiles;
 

@@ -52,27 +52,52 @@ fn describe_path(w: &WritablePath) -> String {
 }
 
 /// `profiles list`: one line per profile, in matching order.
-pub fn list(catalog: &Catalog) -> String {
+/// Width of the MATCH column of `profiles list`.
+const MATCH_WIDTH: usize = 48;
+
+/// A pattern cut to the MATCH column, with `...` where it was cut.
+fn fit(pattern: &str) -> String {
+    if pattern.chars().count() <= MATCH_WIDTH {
+        return pattern.to_string();
+    }
+    let head: String = pattern.chars().take(MATCH_WIDTH - 3).collect();
+    format!("{head}...")
+}
+
+/// `profiles list`: the matching order. For a terminal (`wrap`), one pattern
+/// per line, each cut to the column, so that rows stay readable; otherwise
+/// one line per profile with every pattern whole, for scripts.
+pub fn list(catalog: &Catalog, wrap: bool) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<22} {:<12} {:<48} WRITABLE PATHS",
-        "NAME", "SOURCE", "MATCH"
-    );
+    let mut row = |name: &str, source: &str, patterns: &[String], paths: &str| {
+        let first = if wrap {
+            patterns.first().map(|p| fit(p)).unwrap_or_default()
+        } else {
+            patterns.join(",")
+        };
+        let _ = writeln!(
+            out,
+            "{:<22} {:<12} {:<w$} {}",
+            name,
+            source,
+            first,
+            paths,
+            w = MATCH_WIDTH
+        );
+        if wrap {
+            for p in patterns.iter().skip(1) {
+                let _ = writeln!(out, "{:<22} {:<12} {}", "", "", fit(p));
+            }
+        }
+    };
+    row("NAME", "SOURCE", &["MATCH".to_string()], "WRITABLE PATHS");
     for lp in catalog.profiles() {
         let p = &lp.profile;
         let mut paths: Vec<String> = p.writable_paths.iter().map(describe_path).collect();
         if p.read_only_root_filesystem == Some(false) {
             paths.push("(writable root)".into());
         }
-        let _ = writeln!(
-            out,
-            "{:<22} {:<12} {:<48} {}",
-            p.name,
-            lp.source,
-            p.patterns.join(","),
-            paths.join(" ")
-        );
+        row(&p.name, &lp.source, &p.patterns, &paths.join(" "));
     }
     let defaults: Vec<String> = catalog
         .defaults()
@@ -80,15 +105,15 @@ pub fn list(catalog: &Catalog) -> String {
         .iter()
         .map(describe_path)
         .collect();
-    let _ = writeln!(
-        out,
-        "{:<22} {:<12} {:<48} {}",
+    row(
         "(defaults)",
         "",
-        "any other image",
-        defaults.join(" ")
+        &["any other image".to_string()],
+        &defaults.join(" "),
     );
-    out
+    out.lines()
+        .map(|l| l.trim_end().to_string() + "\n")
+        .collect()
 }
 
 /// `profiles explain IMAGE`: the normalised reference, the profile and why.
@@ -142,4 +167,44 @@ pub fn explain(catalog: &Catalog, image: &str) -> Result<String, String> {
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::*;
+
+    #[test]
+    fn on_a_terminal_each_pattern_has_its_own_line_within_the_column() {
+        let c = Catalog::builtin();
+        let wrapped = list(&c, true);
+        let limit = 22 + 1 + 12 + 1 + MATCH_WIDTH;
+        for line in wrapped.lines() {
+            // continuation lines hold one pattern and nothing after it
+            if line.starts_with(' ') {
+                assert!(line.chars().count() <= limit, "{line}");
+            }
+        }
+        let unprivileged: Vec<&str> = wrapped
+            .lines()
+            .skip_while(|l| !l.starts_with("nginx-unprivileged "))
+            .take_while(|l| l.starts_with("nginx-unprivileged ") || l.starts_with(' '))
+            .collect();
+        let patterns = c
+            .by_name("nginx-unprivileged")
+            .unwrap()
+            .profile
+            .unwrap()
+            .profile
+            .patterns
+            .len();
+        assert_eq!(unprivileged.len(), patterns, "{wrapped}");
+        assert!(unprivileged[0].ends_with(" /tmp"), "{}", unprivileged[0]);
+        assert_eq!(fit(&"x".repeat(60)), format!("{}...", "x".repeat(45)));
+
+        // For scripts: one line per profile, patterns whole.
+        let plain = list(&c, false);
+        assert_eq!(plain.lines().count(), c.profiles().len() + 2);
+        assert!(plain
+            .contains("docker.io/nginxinc/nginx-unprivileged,ghcr.io/nginx/nginx-unprivileged"));
+    }
 }

@@ -39,6 +39,13 @@ pub const DEFAULT_SHARED_DIRS: [&str; 16] = [
     "/workspace",
 ];
 
+/// The `sizeLimit` of an added disk-backed emptyDir whose profile path sets
+/// none: an unbounded one lets one container fill the node's disk.
+pub const DEFAULT_EMPTY_DIR_SIZE_LIMIT: &str = "1Gi";
+/// The same for a memory-backed (`medium: Memory`) emptyDir: its tmpfs pages
+/// count against the container's memory limit.
+pub const DEFAULT_MEMORY_EMPTY_DIR_SIZE_LIMIT: &str = "64Mi";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     pub read_only_root: RuleMode,
@@ -51,6 +58,10 @@ pub struct Options {
     pub allow_opt_out: bool,
     /// Honour `pod-hardener.dev/writable-paths.<c>` and `profile.<c>`.
     pub allow_annotation_tuning: bool,
+    /// `sizeLimit` of added disk-backed emptyDirs without their own (`None`: unbounded).
+    pub empty_dir_size_limit: Option<String>,
+    /// `sizeLimit` of added memory-backed emptyDirs without their own (`None`: unbounded).
+    pub memory_empty_dir_size_limit: Option<String>,
 }
 
 impl Default for Options {
@@ -63,6 +74,8 @@ impl Default for Options {
             shared_dirs: DEFAULT_SHARED_DIRS.iter().map(|s| s.to_string()).collect(),
             allow_opt_out: true,
             allow_annotation_tuning: true,
+            empty_dir_size_limit: Some(DEFAULT_EMPTY_DIR_SIZE_LIMIT.into()),
+            memory_empty_dir_size_limit: Some(DEFAULT_MEMORY_EMPTY_DIR_SIZE_LIMIT.into()),
         }
     }
 }

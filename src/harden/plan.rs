@@ -857,11 +857,30 @@ impl<'a> Ctx<'a, '_> {
             }
             let volume = volume_name(name, &wp.path, self.volume_names);
             let mut empty_dir = Map::new();
-            if let Some(Medium::Memory) = wp.medium {
+            let memory = wp.medium == Some(Medium::Memory);
+            if memory {
                 empty_dir.insert("medium".into(), json!("Memory"));
             }
-            if let Some(size) = &wp.size_limit {
+            // Bounded by the profile's own limit, else the configured default.
+            let default_size = if memory {
+                &self.options.memory_empty_dir_size_limit
+            } else {
+                &self.options.empty_dir_size_limit
+            };
+            let size = wp.size_limit.as_ref().or(default_size.as_ref());
+            if let Some(size) = size {
                 empty_dir.insert("sizeLimit".into(), json!(size));
+            }
+            if memory && c.pointer("/resources/limits/memory").is_none() {
+                // Kept under MAX_WARNING for a short name and path.
+                let bound = size.map_or("no sizeLimit", String::as_str);
+                self.warn(
+                    name,
+                    format!(
+                        "container {name:?}: memory-backed {} ({bound}) counts against a memory limit; it has none: set resources.limits.memory",
+                        wp.path
+                    ),
+                );
             }
             let what = if wp.seed {
                 "seeded emptyDir"

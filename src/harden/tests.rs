@@ -1040,3 +1040,79 @@ fn a_very_deep_mount_path_costs_linear_time() {
         )
     });
 }
+
+#[test]
+fn every_added_empty_dir_is_bounded_and_memory_ones_warn_without_a_memory_limit() {
+    // web: /var/cache/web and /run on disk (no sizeLimit in the profile),
+    // /tmp in memory with its own 16Mi.
+    let doc = pod(json!({"containers": [{"name": "web", "image": "example.com/web:1"}]}));
+    let (plan, out, _) = run(&doc);
+    let empty_dir = |name: &str| {
+        out["spec"]["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no volume {name}"))["emptyDir"]
+            .clone()
+    };
+    assert_eq!(
+        empty_dir("ph-web-var-cache-web"),
+        json!({"sizeLimit": "1Gi"})
+    );
+    assert_eq!(empty_dir("ph-web-run"), json!({"sizeLimit": "1Gi"}));
+    assert_eq!(
+        empty_dir("ph-web-tmp"),
+        json!({"medium": "Memory", "sizeLimit": "16Mi"})
+    );
+    let memory_warnings: Vec<&str> = plan
+        .warnings
+        .iter()
+        .map(|w| w.message.as_str())
+        .filter(|m| m.contains("memory-backed"))
+        .collect();
+    assert_eq!(
+        memory_warnings,
+        ["container \"web\": memory-backed /tmp (16Mi) counts against a memory limit; it has none: set resources.limits.memory"]
+    );
+
+    // With a memory limit there is nothing to say; the configured defaults
+    // apply where the profile sets none, and null leaves a path unbounded.
+    let limited = pod(
+        json!({"containers": [{"name": "web", "image": "example.com/web:1",
+        "resources": {"limits": {"memory": "256Mi"}}}]}),
+    );
+    let options = Options {
+        empty_dir_size_limit: None,
+        memory_empty_dir_size_limit: Some("8Mi".into()),
+        ..Options::default()
+    };
+    let (plan, out, _) = run_with(&limited, &options);
+    assert!(
+        plan.warnings
+            .iter()
+            .all(|w| !w.message.contains("memory-backed")),
+        "{:?}",
+        plan.warnings
+    );
+    let volumes = out["spec"]["volumes"].as_array().unwrap();
+    assert_eq!(volumes[0]["emptyDir"], json!({}));
+    assert_eq!(volumes[2]["emptyDir"]["sizeLimit"], "16Mi");
+}
+
+#[test]
+fn memory_backed_paths_without_their_own_limit_get_the_memory_default() {
+    let text = "apiVersion: pod-hardener.dev/v1\nkind: ProfileSet\nprofiles:\n  - name: m\n    match: [example.com/m]\n    writablePaths: [{path: /scratch, medium: Memory}]\n";
+    let c = Catalog::load(&[("m.yaml".into(), text.into())], false).unwrap();
+    let doc = pod(json!({"containers": [{"name": "m", "image": "example.com/m"}]}));
+    let h = harden(&doc, &Location::pod(), &c, &Options::default());
+    let mut out = doc.clone();
+    json_patch::patch(&mut out, &h.ops).unwrap();
+    assert_eq!(
+        out["spec"]["volumes"][0]["emptyDir"],
+        json!({"medium": "Memory", "sizeLimit": "64Mi"})
+    );
+    assert!(h.plan.warnings.iter().any(|w| w
+        .message
+        .contains("memory-backed /scratch (64Mi) counts against a memory limit")));
+}

@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use granit_parser::{Event, Parser, Span, StructureStyle};
+use granit_parser::{Event, Parser, ScalarStyle, Span, StructureStyle};
 use serde_json::Value;
 
 /// Why a faithful edit is not possible, and where.
@@ -81,6 +81,9 @@ struct Node {
     shape: Shape,
     flow: bool,
     anchored: bool,
+    /// A `|` or `>` scalar: its span runs to the next token, over the
+    /// trailing blank lines that a `|+` scalar keeps as content.
+    block_scalar: bool,
     /// Byte offset where the node's text starts.
     start: usize,
     /// Byte offset after the node's text: scalars, aliases and flow
@@ -131,18 +134,17 @@ fn node<'a>(
         shape,
         flow,
         anchored,
+        block_scalar: false,
         start,
         end,
         line,
         col,
     };
     match event {
-        Event::Scalar(value, _, anchor, _) => Ok(make(
-            Shape::Scalar(value.into_owned()),
-            false,
-            anchor != 0,
-            end,
-        )),
+        Event::Scalar(value, style, anchor, _) => Ok(Node {
+            block_scalar: matches!(style, ScalarStyle::Literal | ScalarStyle::Folded),
+            ..make(Shape::Scalar(value.into_owned()), false, anchor != 0, end)
+        }),
         Event::Alias(_) => Ok(make(Shape::Alias, false, false, end)),
         Event::MappingStart(style, anchor, _) => {
             let mut entries = Vec::new();
@@ -383,21 +385,26 @@ impl Layout {
     }
 }
 
-/// Offset after a node's last character of content (a block collection's
-/// content ends with its last child's).
-fn content_end(n: &Node) -> usize {
+/// The node whose text ends a node's content (a block collection's content
+/// ends with its last child's).
+fn last_leaf(n: &Node) -> &Node {
     match &n.shape {
-        Shape::Map(entries) if !n.flow => entries.last().map_or(n.start, |(_, v)| content_end(v)),
-        Shape::Seq(items) if !n.flow => items.last().map_or(n.start, content_end),
-        _ => n.end,
+        Shape::Map(entries) if !n.flow => entries.last().map_or(n, |(_, v)| last_leaf(v)),
+        Shape::Seq(items) if !n.flow => items.last().map_or(n, last_leaf),
+        _ => n,
     }
 }
 
-/// Where lines that follow the content ending at `end` go: the start of the
-/// line after the last non-blank character before `end` (a block scalar's
-/// span runs into the next line's indentation; a trailing comment stays on
-/// its line).
-fn line_after(text: &str, end: usize) -> usize {
+/// Where lines that follow a node go: the start of the line after its last
+/// content (a trailing comment stays on its line); after a block scalar, the
+/// start of the line its span runs into, past the blank lines it may keep.
+fn line_after(text: &str, n: &Node) -> usize {
+    let leaf = last_leaf(n);
+    let end = leaf.end;
+    let line_start = text[..end].rfind('\n').map_or(0, |i| i + 1);
+    if leaf.block_scalar && text[line_start..end].trim().is_empty() {
+        return line_start;
+    }
     let last = text[..end].trim_end_matches([' ', '\t', '\r', '\n']).len();
     text[last..].find('\n').map_or(text.len(), |i| last + i + 1)
 }
@@ -420,8 +427,8 @@ struct Editor<'t> {
 
 impl Editor<'_> {
     /// Lines inserted after `end`; a file without a final newline gets one before them.
-    fn insert_lines(&mut self, end: usize, lines: String, depth: usize) {
-        let at = line_after(self.text, end);
+    fn insert_lines(&mut self, after: &Node, lines: String, depth: usize) {
+        let at = line_after(self.text, after);
         let insert = if at == self.text.len() && !self.text.is_empty() && !self.text.ends_with('\n')
         {
             let body = lines.strip_suffix(self.layout.newline).unwrap_or(&lines);
@@ -470,7 +477,7 @@ impl Editor<'_> {
         let mut lines = String::new();
         self.layout.pad(&mut lines, first_key.col);
         self.layout.entry(&mut lines, key, value, first_key.col);
-        self.insert_lines(content_end(map), lines, depth);
+        self.insert_lines(map, lines, depth);
         Ok(())
     }
 
@@ -490,11 +497,12 @@ impl Editor<'_> {
         };
         let mut lines = String::new();
         self.layout.item(&mut lines, value, column(self.text, dash));
-        self.insert_lines(content_end(seq), lines, depth);
+        self.insert_lines(seq, lines, depth);
         Ok(())
     }
 
-    fn replace(&mut self, old: &Node, value: &Value) -> Result<(), Refusal> {
+    /// Replaces the value of `key` (a mapping key) with `value`.
+    fn replace(&mut self, key: &Node, old: &Node, value: &Value) -> Result<(), Refusal> {
         let block_collection = !old.flow && matches!(old.shape, Shape::Map(_) | Shape::Seq(_));
         if block_collection {
             return refuse(
@@ -502,13 +510,20 @@ impl Editor<'_> {
                 "a block collection would have to be replaced as a whole",
             );
         }
-        // An empty value (`key:`) has an empty span right after the colon.
-        let spaced = old.start == old.end && self.text[..old.start].ends_with(':');
         let text = flow(value);
+        // An empty value (`key:`) has an empty span at the key's end, before
+        // the colon: the new value goes right after the colon.
+        let colon = (old.start == old.end)
+            .then(|| self.text[key.end..].find(':'))
+            .flatten();
+        let (at, insert) = match colon {
+            Some(i) => (key.end + i + 1, format!(" {text}")),
+            None => (old.start, text),
+        };
         self.edits.push(Edit {
-            at: old.start,
+            at,
             delete: old.end - old.start,
-            insert: if spaced { format!(" {text}") } else { text },
+            insert,
             depth: usize::MAX,
         });
         Ok(())
@@ -529,10 +544,10 @@ impl Editor<'_> {
         check_plain(at)?;
         let depth = parents.len();
         match &at.shape {
-            Shape::Map(_) => match child(at, last) {
-                Some(old) => {
+            Shape::Map(entries) => match entries.iter().find(|(k, _)| is_key(k, last)) {
+                Some((key, old)) => {
                     check_plain(old)?;
-                    self.replace(old, &op.value)
+                    self.replace(key, old, &op.value)
                 }
                 None => self.add_key(at, last, &op.value, depth),
             },
@@ -546,11 +561,15 @@ fn child<'n>(n: &'n Node, token: &str) -> Option<&'n Node> {
     match &n.shape {
         Shape::Map(entries) => entries
             .iter()
-            .find(|(k, _)| matches!(&k.shape, Shape::Scalar(s) if s == token))
+            .find(|(k, _)| is_key(k, token))
             .map(|(_, v)| v),
         Shape::Seq(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
         _ => None,
     }
+}
+
+fn is_key(k: &Node, token: &str) -> bool {
+    matches!(&k.shape, Shape::Scalar(s) if s == token)
 }
 
 /// An anchored node is shared with its aliases: editing it would edit them too.

@@ -263,7 +263,7 @@ fn detect_layout(text: &str, docs: &[Node]) -> Layout {
                 if !n.flow && layout.dash_gap == 0 {
                     if let Some(first) = items.first() {
                         if let Some(dash) = dash_before(text, first.start) {
-                            layout.dash_gap = first.col.saturating_sub(column(text, dash));
+                            layout.dash_gap = first.col.saturating_sub(column(text, dash)).max(2);
                         }
                     }
                 }

@@ -82,8 +82,6 @@ fn round_trip(source: &Path, dir: &Path) -> bool {
 
     let manifest = run(&["preview", "-f", source.to_str().unwrap(), "-o", "manifest"]);
     assert!(manifest.status.success(), "{name}: {}", stderr(&manifest));
-    let diff = run(&["preview", "-f", source.to_str().unwrap(), "-o", "diff"]);
-    assert!(diff.status.success(), "{name}: {}", stderr(&diff));
 
     let out = write(&copy);
     assert!(out.status.success(), "{name}: {}", stderr(&out));
@@ -111,32 +109,54 @@ fn round_trip(source: &Path, dir: &Path) -> bool {
         stderr(&again)
     );
 
-    let patched = dir.join(format!("{name}.patched"));
-    std::fs::write(&patched, &original).unwrap();
-    if edited != original {
-        let mut child = Command::new("patch")
-            .arg("--quiet")
-            .arg(&patched)
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .expect("the system `patch`");
-        std::io::Write::write_all(child.stdin.as_mut().unwrap(), &diff.stdout).unwrap();
-        assert!(
-            child.wait().unwrap().success(),
-            "{name}: patch refused -o diff"
-        );
-    } else {
+    // The diff of a second copy, named as the user would (relative), applied there.
+    let by_patch = dir.join("by-patch");
+    std::fs::create_dir_all(&by_patch).unwrap();
+    std::fs::write(by_patch.join(name), &original).unwrap();
+    let diff = Command::new(BIN)
+        .args(["preview", "-f", name, "-o", "diff"])
+        .current_dir(&by_patch)
+        .output()
+        .unwrap();
+    assert!(diff.status.success(), "{name}: {}", stderr(&diff));
+    if edited == original {
         assert!(
             diff.stdout.is_empty(),
             "{name}: a diff with nothing to change"
         );
+    } else {
+        apply_patch(&by_patch, &diff.stdout, name);
     }
     assert_eq!(
-        std::fs::read_to_string(&patched).unwrap(),
+        std::fs::read_to_string(by_patch.join(name)).unwrap(),
         edited,
         "{name}: -o diff through patch differs from --write"
     );
     edited != original
+}
+
+/// Applies a `-p0` diff in `dir` with the system `patch`, or `git apply`
+/// where there is no `patch` (a CI image with git only).
+fn apply_patch(dir: &Path, diff: &[u8], what: &str) {
+    let feed = |mut cmd: Command| {
+        let mut child = cmd
+            .current_dir(dir)
+            .stdin(std::process::Stdio::piped())
+            .spawn()?;
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), diff)?;
+        child.wait()
+    };
+    let mut patch = Command::new("patch");
+    patch.args(["-p0", "--quiet", "--forward", "-i", "-"]);
+    let status = match feed(patch) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut git = Command::new("git");
+            git.args(["apply", "-p0", "-"]);
+            feed(git)
+        }
+        other => other,
+    };
+    assert!(status.unwrap().success(), "{what}: the diff does not apply");
 }
 
 fn manifests() -> Vec<PathBuf> {
@@ -220,17 +240,27 @@ fn the_diff_is_a_patch_of_the_file() {
         "{}",
         stderr(&out)
     );
-    let status = Command::new("patch")
-        .args(["-p0", "--quiet", "-i", "-"])
-        .current_dir(dir.path())
+    let before = std::fs::read_to_string(dir.path().join("deployment.yaml")).unwrap();
+    apply_patch(dir.path(), &out.stdout, "deployment.yaml");
+    // git applies it as well (`git diff` and this diff agree).
+    let by_git = dir.path().join("git");
+    std::fs::create_dir(&by_git).unwrap();
+    std::fs::write(by_git.join("deployment.yaml"), before).unwrap();
+    let mut git = Command::new("git")
+        .args(["apply", "-p0", "-"])
+        .current_dir(&by_git)
         .stdin(std::process::Stdio::piped())
         .spawn()
-        .and_then(|mut child| {
-            std::io::Write::write_all(child.stdin.as_mut().unwrap(), &out.stdout)?;
-            child.wait()
-        })
         .unwrap();
-    assert!(status.success());
+    std::io::Write::write_all(git.stdin.as_mut().unwrap(), &out.stdout).unwrap();
+    assert!(
+        git.wait().unwrap().success(),
+        "git apply -p0 refused the diff"
+    );
+    assert_eq!(
+        std::fs::read_to_string(by_git.join("deployment.yaml")).unwrap(),
+        std::fs::read_to_string(dir.path().join("deployment.yaml")).unwrap()
+    );
     let patched = std::fs::read_to_string(dir.path().join("deployment.yaml")).unwrap();
     assert!(
         patched.contains("mountPath: /app/secrets, readOnly: true}"),

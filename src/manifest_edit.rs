@@ -641,3 +641,83 @@ pub fn edit(text: &str, ops: &[Vec<Op>]) -> Result<String, Refusal> {
     out.push_str(&text[pos..]);
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn op(path: &str, value: Value) -> Op {
+        Op::from_json(&json!({"op": "add", "path": path, "value": value})).unwrap()
+    }
+
+    #[test]
+    fn pointer_tokens_are_unescaped() {
+        let o = op(
+            "/metadata/annotations/pod-hardener.dev~1applied~0x",
+            json!("v"),
+        );
+        assert_eq!(
+            o.path,
+            ["metadata", "annotations", "pod-hardener.dev/applied~x"]
+        );
+        assert!(Op::from_json(&json!({"op": "remove", "path": "/a"})).is_err());
+    }
+
+    #[test]
+    fn new_content_follows_the_files_layout() {
+        let indented = "a:\n    b:\n        - x: 1\n";
+        let docs = documents(indented).unwrap();
+        let l = detect_layout(indented, &docs);
+        assert_eq!((l.step, l.seq_indent, l.dash_gap), (4, 4, 2));
+        let kubectl = "a:\n  b:\n  - x: 1\n";
+        let l = detect_layout(kubectl, &documents(kubectl).unwrap());
+        assert_eq!((l.step, l.seq_indent), (2, 0));
+
+        let out = edit(
+            kubectl,
+            &[vec![op("/a/c", json!([{"name": 1, "m": [2], "n": "on"}]))]],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "a:\n  b:\n  - x: 1\n  c:\n  - name: 1\n    m:\n    - 2\n    \"n\": \"on\"\n"
+        );
+        let out = edit(indented, &[vec![op("/a/b/-", json!({"k": {"z": true}}))]]).unwrap();
+        assert_eq!(
+            out,
+            "a:\n    b:\n        - x: 1\n        - k:\n              z: true\n"
+        );
+    }
+
+    #[test]
+    fn values_are_replaced_in_place_and_flow_collections_extended() {
+        let text = "a: {b: [1]}   # keep\nc: false # why\nd:\n";
+        let ops = vec![
+            op("/a/b/-", json!("yes")),
+            op("/a/e", json!({})),
+            op("/c", json!(true)),
+            op("/d", json!({"f": 1})),
+        ];
+        let out = edit(text, &[ops]).unwrap();
+        assert_eq!(
+            out,
+            "a: {b: [1, \"yes\"], e: {}}   # keep\nc: true # why\nd: {f: 1}\n"
+        );
+    }
+
+    #[test]
+    fn refuses_where_an_edit_would_not_be_faithful() {
+        let block = "a:\n  b: 1\n";
+        let r = edit(block, &[vec![op("/a", json!({"c": 2}))]]).unwrap_err();
+        assert_eq!(r.line, 2, "{r}");
+        assert!(r.reason.contains("block collection"), "{r}");
+        let anchored = "a: &x\n  b: 1\nc: *x\n";
+        let r = edit(anchored, &[vec![op("/a/d", json!(1))]]).unwrap_err();
+        assert!(r.reason.contains("anchor"), "{r}");
+        let r = edit(anchored, &[vec![op("/c/d", json!(1))]]).unwrap_err();
+        assert_eq!(r.line, 3, "{r}");
+        let r = edit("{\"a\": 1}", &[vec![op("/b", json!(1))]]).unwrap_err();
+        assert!(r.reason.contains("JSON"), "{r}");
+    }
+}

@@ -97,7 +97,7 @@ struct Node {
 /// Nesting deeper than this is refused (serde_yaml stops at 128 already).
 const MAX_DEPTH: usize = 256;
 
-type Events<'a> = std::iter::Peekable<Parser<'a, granit_parser::StrInput<'a>>>;
+type Events<'a> = Parser<'a, granit_parser::StrInput<'a>>;
 
 fn offset(s: &Span, text: &str) -> (usize, usize) {
     let start = s.start.byte_offset().unwrap_or(0).min(text.len());
@@ -119,6 +119,23 @@ fn next_event<'a>(events: &mut Events<'a>, text: &str) -> Result<(Event<'a>, Spa
 
 /// Reads one node whose first event is `first`.
 fn node<'a>(
+    first: (Event<'a>, Span),
+    events: &mut Events<'a>,
+    text: &str,
+    depth: usize,
+) -> Result<Node, Refusal> {
+    let mut n = node_body(first, events, text, depth)?;
+    if n.anchored {
+        // A refusal names the line of the `&anchor`, which may precede the node's.
+        let above = text[..n.start]
+            .rfind('&')
+            .map_or(0, |amp| text[amp..n.start].matches('\n').count());
+        n.line -= above.min(n.line - 1);
+    }
+    Ok(n)
+}
+
+fn node_body<'a>(
     first: (Event<'a>, Span),
     events: &mut Events<'a>,
     text: &str,
@@ -188,7 +205,7 @@ fn node<'a>(
 /// The documents of `text` that hold something (empty ones are skipped, as
 /// `preview` skips them), each as its root node.
 fn documents(text: &str) -> Result<Vec<Node>, Refusal> {
-    let mut events: Events<'_> = Parser::new_from_str(text).peekable();
+    let mut events: Events<'_> = Parser::new_from_str(text);
     let mut docs = Vec::new();
     loop {
         let (event, _) = next_event(&mut events, text)?;

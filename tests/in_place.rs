@@ -309,7 +309,7 @@ fn refuses_what_it_cannot_edit_faithfully() {
     let json = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}"#;
     let dir = tempfile::tempdir().unwrap();
     for (name, text, line, reason) in [
-        ("anchored.yaml", anchored, "line 7", "anchor"),
+        ("anchored.yaml", anchored, "line 6", "anchor"),
         ("aliased.yaml", aliased, "line 8", "alias"),
         ("pod.json", json, "line 1", "JSON"),
     ] {

@@ -18,6 +18,7 @@ pub mod config;
 pub mod diff;
 pub mod doctor;
 pub mod harden;
+pub mod manifest_edit;
 pub mod profile;
 pub mod server;
 pub mod workload;

@@ -34,6 +34,7 @@ enum Command {
     ///   pod-hardener preview -f deploy.yaml
     ///   kubectl get deploy web -o yaml | pod-hardener preview -f - --output patch
     ///   pod-hardener preview -f app.yaml --output manifest > app.hardened.yaml
+    ///   pod-hardener preview -f app.yaml --write    # edit app.yaml, comments and all
     #[command(verbatim_doc_comment)]
     Preview {
         /// Manifest file (YAML or JSON, several documents allowed), or - for stdin.
@@ -47,6 +48,11 @@ enum Command {
         /// Configuration file (rule modes, shared directories, ...), as for `serve`.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Harden FILE in place, keeping its comments, key order, quoting and
+        /// indentation (the edit `-o diff` shows); refused, file untouched, where
+        /// that cannot be faithful (anchors, JSON).
+        #[arg(long, conflicts_with = "output")]
+        write: bool,
     },
     /// Run the admission webhook (HTTPS on --address, metrics on --metrics-address).
     ///
@@ -399,6 +405,25 @@ fn fail(code: i32, message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(code as u8)
 }
 
+/// `preview --write`: the edit made, or why the file was left as it was.
+fn preview_write(
+    file: &std::path::Path,
+    text: &str,
+    docs: &[cli::preview::Previewed],
+) -> Result<String, String> {
+    let edited = cli::preview::in_place(text, docs)
+        .map_err(|e| format!("{}: {e}; the file was not changed", file.display()))?;
+    if edited == text {
+        return Ok("nothing to change: the file was not written".into());
+    }
+    cli::preview::write_in_place(file, &edited)
+        .map_err(|e| format!("{}: cannot write: {e}", file.display()))?;
+    let added = edited.lines().count().saturating_sub(text.lines().count());
+    Ok(format!(
+        "hardened in place ({added} lines more; -o diff shows the edit)"
+    ))
+}
+
 /// See the note on `mimalloc` in Cargo.toml (bench/RESULTS.md has before and after).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -421,7 +446,14 @@ fn main() -> ExitCode {
             output,
             profiles,
             config,
+            write,
         } => {
+            if write && file.as_os_str() == "-" {
+                return fail(
+                    EXIT_BAD_INPUT,
+                    "--write edits a file in place: give its path, not - (stdin)",
+                );
+            }
             let config = match pod_hardener::config::load(config.as_deref(), serde_json::json!({}))
             {
                 Ok(c) => c,
@@ -444,8 +476,25 @@ fn main() -> ExitCode {
                 Ok(docs) => {
                     let colour =
                         std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-                    print!("{}", cli::preview::render(&docs, output, colour));
-                    for note in cli::preview::notes(&docs) {
+                    let mut notes = cli::preview::notes(&docs);
+                    if write {
+                        match preview_write(&file, &text, &docs) {
+                            Ok(done) => notes.push(done),
+                            Err(e) => return fail(EXIT_BAD_INPUT, e),
+                        }
+                    } else if output == Output::Diff {
+                        let name = file.display().to_string();
+                        let name = if name == "-" { "stdin" } else { &name };
+                        let (shown, diff_notes) = cli::preview::diff(&text, &docs, name, colour);
+                        print!("{shown}");
+                        notes.extend(diff_notes);
+                    } else {
+                        print!("{}", cli::preview::render(&docs, output, colour));
+                    }
+                    if write || output == Output::Diff {
+                        notes.extend(cli::preview::warnings(&docs));
+                    }
+                    for note in notes {
                         eprintln!("pod-hardener: {}: {note}", file.display());
                     }
                     ExitCode::SUCCESS

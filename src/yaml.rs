@@ -102,7 +102,8 @@ fn scalar(v: &Value) -> String {
     }
 }
 
-fn string(s: &str) -> String {
+/// A string as a plain or double-quoted scalar, as a YAML 1.1 reader reads it back.
+pub(crate) fn string(s: &str) -> String {
     if plain_is_safe(s) {
         s.to_string()
     } else {

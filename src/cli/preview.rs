@@ -2,7 +2,9 @@
 //!
 //! Every document of the input is read; each workload's pod template goes
 //! through the same engine the webhook uses, with patch paths that point into
-//! the workload. Other kinds pass through untouched.
+//! the workload. Other kinds pass through untouched. `--write` and `-o diff`
+//! carry the ops out on the file's own text (`crate::manifest_edit`), so the
+//! diff is the edit `--write` makes and `patch` applies it.
 
 use std::fmt::Write as _;
 
@@ -10,13 +12,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::harden::{claim_names, harden, validate_pod_spec, Options};
+use crate::manifest_edit::{self, Op};
 use crate::profile::Catalog;
 use crate::workload::{describe, find_pods};
 
 /// `--output` formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
-    /// A unified diff of each changed object (coloured on a terminal).
+    /// The unified diff of the in-place edit, for `patch -p0` (coloured on a terminal).
     Diff,
     /// The JSON patch of each object.
     Patch,
@@ -184,6 +187,120 @@ pub fn notes(docs: &[Previewed]) -> Vec<String> {
     notes
 }
 
+/// Each workload's skip reason and warnings, for the user to read beside a diff or a write.
+pub fn warnings(docs: &[Previewed]) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in docs {
+        for w in &d.workloads {
+            let object = w["object"].as_str().unwrap_or("");
+            if let Some(reason) = w["plan"]["skipped"].as_str() {
+                out.push(format!("document {}: {object}: skipped: {reason}", d.index));
+            }
+            for warning in w["plan"]["warnings"].as_array().into_iter().flatten() {
+                out.push(format!(
+                    "document {}: {object}: warning: {}",
+                    d.index,
+                    warning["message"].as_str().unwrap_or("")
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `text` with every workload's ops carried out as text edits that keep its
+/// comments, order, quoting and indentation. An edit that would not read back
+/// as exactly the hardened documents is refused, never returned.
+pub fn in_place(text: &str, docs: &[Previewed]) -> Result<String, String> {
+    let mut ops = Vec::with_capacity(docs.len());
+    for d in docs {
+        let mut doc_ops = Vec::new();
+        for op in d
+            .workloads
+            .iter()
+            .flat_map(|w| w["patch"].as_array().into_iter().flatten())
+        {
+            doc_ops.push(
+                Op::from_json(op)
+                    .map_err(|e| format!("document {} (line {}): {e}", d.index, d.line))?,
+            );
+        }
+        ops.push(doc_ops);
+    }
+    let edited = manifest_edit::edit(text, &ops)
+        .map_err(|r| format!("line {}: cannot edit in place: {}", r.line, r.reason))?;
+    let back = parse_documents(&edited)
+        .map_err(|e| format!("cannot edit in place: the edited text does not parse: {e}"))?;
+    let differs = (0..docs.len().max(back.len()))
+        .find(|&i| back.get(i).map(|(_, v)| v) != docs.get(i).map(|d| &d.after));
+    if let Some(i) = differs {
+        let line = docs.get(i).map_or(1, |d| d.line);
+        return Err(format!(
+            "line {line}: cannot edit in place: the edited document {} would not read back as the hardened one",
+            i + 1
+        ));
+    }
+    Ok(edited)
+}
+
+/// Writes `text` over `path` at once: a temporary file in the same directory
+/// with the file's mode, then a rename, so a failure never leaves half a file.
+pub fn write_in_place(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("manifest");
+    let temp = dir.join(format!(".{name}.pod-hardener-{}.tmp", std::process::id()));
+    let result = (|| {
+        let permissions = std::fs::metadata(path)?.permissions();
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::set_permissions(&temp, permissions)?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+/// The `-o diff` output: the unified diff of the in-place edit of `text`
+/// (named `path`), each hunk headed by its object; notes say when there is
+/// nothing to change, or why the edit is refused and only the re-serialised
+/// objects can be compared (that diff does not apply to the file).
+pub fn diff(text: &str, docs: &[Previewed], path: &str, colour: bool) -> (String, Vec<String>) {
+    match in_place(text, docs) {
+        Ok(edited) if edited == text => (String::new(), vec!["no changes".to_string()]),
+        Ok(edited) => {
+            let heading = |line: usize| {
+                docs.iter()
+                    .rev()
+                    .find(|d| d.line <= line)
+                    .or(docs.first())
+                    .map(|d| format!("{} (document {})", describe(&d.before), d.index))
+                    .unwrap_or_default()
+            };
+            let shown = crate::diff::file_patch(text, &edited, path, heading, colour);
+            (shown, Vec::new())
+        }
+        Err(reason) => (
+            render(docs, Output::Diff, colour),
+            vec![format!(
+                "{reason}; the diff below compares re-serialised objects and does not apply to the file"
+            )],
+        ),
+    }
+}
+
 /// YAML that kubectl's YAML 1.1 reader reads back as written (`yes` stays a string).
 fn to_yaml(v: &Value) -> String {
     match serde_yaml::to_value(v) {
@@ -229,6 +346,8 @@ pub fn render(docs: &[Previewed], output: Output, colour: bool) -> String {
                 }
             }
         }
+        // The objects re-serialised, for input that cannot be edited in place
+        // (`diff` above prefers the diff of the edit itself).
         Output::Diff => {
             for d in docs {
                 if d.workloads.is_empty() {
@@ -246,18 +365,6 @@ pub fn render(docs: &[Previewed], output: Output, colour: bool) -> String {
                         &format!("{name} (hardened)"),
                         colour,
                     ));
-                }
-                for w in &d.workloads {
-                    if let Some(reason) = w["plan"]["skipped"].as_str() {
-                        let _ = writeln!(out, "  skipped: {reason}");
-                    }
-                    for warning in w["plan"]["warnings"].as_array().into_iter().flatten() {
-                        let _ = writeln!(
-                            out,
-                            "  warning: {}",
-                            warning["message"].as_str().unwrap_or("")
-                        );
-                    }
                 }
             }
         }

@@ -306,3 +306,32 @@ fn config_print_and_errors_read_well() {
     assert!(err.contains("workers") && !err.contains("``"), "{err}");
     assert_eq!(err.matches("workerz").count(), 2, "said once: {err}");
 }
+
+#[test]
+fn a_writable_path_typo_names_the_field_the_allowed_values_and_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "apiVersion: pod-hardener.dev/v1\nkind: ProfileSet\nprofiles:\n  - name: m\n    match: [example.com/m]\n    writablePaths:\n      - /ok\n";
+    for (entry, expected) in [
+        (
+            "{path: /scratch, seeed: true}",
+            "profiles[0].writablePaths[1]: unknown field `seeed`, expected one of `path`, `medium`, `sizeLimit`, `seed`, `exec`",
+        ),
+        (
+            "{path: /scratch, medium: memory}",
+            "profiles[0].writablePaths[1].medium: unknown variant `memory`, expected `Memory`",
+        ),
+        (
+            "42",
+            "expected a path (\"/tmp\") or a mapping {path, medium, sizeLimit, seed, exec}",
+        ),
+    ] {
+        let file = dir.path().join("typo.yaml");
+        std::fs::write(&file, format!("{head}      - {entry}\n")).unwrap();
+        let out = run(&["profiles", "check", file.to_str().unwrap()], None);
+        assert_eq!(out.status.code(), Some(1), "{entry}");
+        let said = text(&out.stdout) + &text(&out.stderr);
+        assert!(said.contains(&format!("{}:8: ", file.display())), "{said}");
+        assert!(said.contains(expected), "{entry}: {said}");
+        assert!(!said.contains("untagged"), "{said}");
+    }
+}

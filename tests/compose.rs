@@ -779,3 +779,31 @@ fn docker_stack_config_accepts_the_long_syntax_override_of_swarm_ready_stacks() 
         }
     }
 }
+
+#[test]
+fn a_mistyped_service_key_is_named_with_its_line_and_the_key_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  web:\n    imagee: nginx:1.27\n    x-team: web\n    prots: [\"80:80\"]\n    zzzzzzzz: 1\n",
+    )
+    .unwrap();
+    let out = hardener(dir.path(), &["compose", "-f", "compose.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains(
+            "compose.yaml:3: service \"web\": unknown key `imagee` (did you mean `image`?)"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.contains(
+            "compose.yaml:5: service \"web\": unknown key `prots` (did you mean `ports`?)"
+        ),
+        "{said}"
+    );
+    assert!(said.contains("unknown key `zzzzzzzz`;"), "{said}");
+    assert!(!said.contains("x-team"), "{said}");
+    assert!(!text(&out.stdout).contains("warning: compose.yaml"));
+}

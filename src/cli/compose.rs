@@ -194,6 +194,9 @@ pub fn run(files: &[(String, String)], request: &Request<'_>) -> Result<String, 
         Resolver::Builtin => load_builtin(files)?,
         Resolver::Compose => load_through_compose(files)?,
     };
+    for warning in &project.warnings {
+        eprintln!("warning: {warning}");
+    }
     let plan =
         compose::plan(&project, request.catalog, request.options, &profile_for).map_err(usage)?;
     Ok(compose::render::render(

@@ -97,6 +97,9 @@ pub struct Project {
     pub format: Format,
     /// All files merged in order; key order is that of the first file that set each key.
     pub document: Mapping,
+    /// What Compose would refuse or ignore but hardening can go on without
+    /// (a mistyped service key), as `FILE:LINE: message`.
+    pub warnings: Vec<String>,
 }
 
 impl Project {
@@ -133,8 +136,10 @@ pub fn load_with(
     }
     let mut format = None;
     let mut merged: Option<Mapping> = None;
+    let mut warnings = Vec::new();
     for (name, text) in files {
         let (doc, this_format) = parse_with(name, text, sources.env)?;
+        warnings.extend(unknown_service_keys(name, text, &doc));
         // The first file that says decides, as Compose does for the base file.
         if format.is_none() || matches!(format, Some(Format::Spec)) {
             format = Some(this_format);
@@ -164,7 +169,176 @@ pub fn load_with(
         files: files.iter().map(|(n, _)| n.clone()).collect(),
         format: format.unwrap_or(Format::Spec),
         document,
+        warnings,
     })
+}
+
+/// The service keys of the Compose Specification and of the 2.x and 3.x
+/// file formats (`x-` extensions aside).
+const SERVICE_KEYS: &[&str] = &[
+    "annotations",
+    "attach",
+    "blkio_config",
+    "build",
+    "cap_add",
+    "cap_drop",
+    "cgroup",
+    "cgroup_parent",
+    "command",
+    "configs",
+    "container_name",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_period",
+    "cpu_quota",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "cpu_shares",
+    "cpus",
+    "cpuset",
+    "credential_spec",
+    "depends_on",
+    "deploy",
+    "develop",
+    "device_cgroup_rules",
+    "devices",
+    "dns",
+    "dns_opt",
+    "dns_search",
+    "domainname",
+    "entrypoint",
+    "env_file",
+    "environment",
+    "expose",
+    "extends",
+    "external_links",
+    "extra_hosts",
+    "gpus",
+    "group_add",
+    "healthcheck",
+    "hostname",
+    "image",
+    "init",
+    "ipc",
+    "isolation",
+    "label_file",
+    "labels",
+    "links",
+    "logging",
+    "mac_address",
+    "mem_limit",
+    "mem_reservation",
+    "mem_swappiness",
+    "memswap_limit",
+    "models",
+    "network_mode",
+    "networks",
+    "oom_kill_disable",
+    "oom_score_adj",
+    "pid",
+    "pids_limit",
+    "platform",
+    "ports",
+    "post_start",
+    "pre_stop",
+    "privileged",
+    "profiles",
+    "provider",
+    "pull_policy",
+    "read_only",
+    "restart",
+    "runtime",
+    "scale",
+    "secrets",
+    "security_opt",
+    "shm_size",
+    "stdin_open",
+    "stop_grace_period",
+    "stop_signal",
+    "storage_opt",
+    "sysctls",
+    "tmpfs",
+    "tty",
+    "ulimits",
+    "use_api_socket",
+    "user",
+    "userns_mode",
+    "uts",
+    "volume_driver",
+    "volumes",
+    "volumes_from",
+    "working_dir",
+];
+
+/// Warnings this many per file at most; the rest are counted.
+const MAX_KEY_WARNINGS: usize = 20;
+
+/// A warning for each service key Compose does not know, with the known key
+/// it most likely meant: `imagee:` is not an image, and the service would be
+/// hardened with the defaults while Compose refuses the file.
+fn unknown_service_keys(file: &str, text: &str, doc: &Mapping) -> Vec<String> {
+    let Some(services) = doc.get("services").and_then(Value::as_mapping) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut more = 0;
+    for (service, definition) in services {
+        let (Some(service), Some(definition)) = (service.as_str(), definition.as_mapping()) else {
+            continue;
+        };
+        for key in definition.keys().filter_map(Value::as_str) {
+            if key.starts_with("x-") || SERVICE_KEYS.contains(&key) {
+                continue;
+            }
+            if out.len() == MAX_KEY_WARNINGS {
+                more += 1;
+                continue;
+            }
+            let line = line_of(
+                text,
+                &[Step::Key("services"), Step::Key(service), Step::Key(key)],
+            );
+            let hint =
+                closest_key(key).map_or(String::new(), |k| format!(" (did you mean `{k}`?)"));
+            out.push(format!(
+                "{file}:{line}: service {service:?}: unknown key `{key}`{hint}; Compose refuses the file, and hardening ignored the key"
+            ));
+        }
+    }
+    if more > 0 {
+        out.push(format!("{file}: {more} more unknown service keys"));
+    }
+    out
+}
+
+/// The known service key within two edits of `key`, if one is.
+fn closest_key(key: &str) -> Option<&'static str> {
+    // Bounded: the distance below is quadratic in the key's length.
+    if key.len() > 40 {
+        return None;
+    }
+    SERVICE_KEYS
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance over bytes.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// Parses one file and checks the keys hardening reads, with the process

@@ -63,11 +63,38 @@ pub enum SecretMounts {
 }
 
 /// `- /tmp` or `- {path: /tmp, medium: Memory, sizeLimit: 16Mi, seed: true}`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum WritablePath {
     Path(String),
     Detailed(WritablePathSpec),
+}
+
+/// By hand rather than `untagged`: an untagged enum hides why a mapping did
+/// not match ("did not match any variant"); here the mapping's own error
+/// (`unknown field seeed, expected one of ...`, `unknown variant memory,
+/// expected Memory`) reaches the user with its line.
+impl<'de> Deserialize<'de> for WritablePath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = WritablePath;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a path (\"/tmp\") or a mapping {path, medium, sizeLimit, seed, exec}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(WritablePath::Path(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                WritablePathSpec::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(WritablePath::Detailed)
+            }
+        }
+        d.deserialize_any(Either)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]

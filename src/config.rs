@@ -461,6 +461,48 @@ pub fn load_text(name: &str, text: &str) -> Result<Config, String> {
     Ok(config)
 }
 
+/// The keys of the ConfigMap `pod-hardener-scope` and the configuration key
+/// each sets: the Deployment passes them as `POD_HARDENER_*` variables
+/// (manifests/base/scope-env.yaml) and the backstop policy reads them too.
+pub const SCOPE_KEYS: [(&str, &str); 5] = [
+    ("mode", "mode"),
+    ("skip_namespaces", "skip_namespaces"),
+    ("allow_opt_out", "allow_opt_out"),
+    ("read_only_root", "rules.read_only_root"),
+    ("override_explicit_false", "override_explicit_false"),
+];
+
+/// Loads the scope ConfigMap's data over the built-in defaults, each value
+/// read the way the environment layer reads a variable (`"[a,b]"` a list,
+/// `"true"` a boolean); an unknown key is an error, as neither the webhook
+/// nor the backstop would read it.
+pub fn load_scope<'a>(
+    data: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Config, String> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    for (key, text) in data {
+        let Some((_, path)) = SCOPE_KEYS.iter().find(|(k, _)| *k == key) else {
+            let known: Vec<&str> = SCOPE_KEYS.iter().map(|(k, _)| *k).collect();
+            return Err(format!(
+                "key {key}: not a scope key; the keys are {}",
+                known.join(", ")
+            ));
+        };
+        let value: figment::value::Value = text
+            .parse()
+            .map_err(|_| format!("key {key}: cannot read {text:?}"))?;
+        figment = figment.merge(Serialized::default(path, value));
+    }
+    let config: Config = figment.extract().map_err(|e| {
+        e.into_iter()
+            .map(|e| describe_error(&e, None))
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    config.check()?;
+    Ok(config)
+}
+
 /// Every leaf key of the effective configuration, its value, and the layer it came from.
 pub fn provenance(
     file: Option<&std::path::Path>,

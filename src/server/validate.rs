@@ -1,8 +1,9 @@
 //! `POST /validate-config`: the webhook checks its own ConfigMaps before the
 //! API server stores them (a ValidatingWebhookConfiguration sends CREATE and
-//! UPDATE of pod-hardener-config and pod-hardener-profiles here). A key named
-//! `config.yaml` must load as the configuration; every other `*.yaml` /
-//! `*.yml` key must parse as a profile file. A bad one is refused with the
+//! UPDATE of pod-hardener-config, pod-hardener-profiles and
+//! pod-hardener-scope here). A key named `config.yaml` must load as the
+//! configuration; every other `*.yaml` / `*.yml` key must parse as a profile
+//! file; the scope's keys must be scope keys with values the webhook reads. A bad one is refused with the
 //! file, line and fix that `profiles check` would print, so it never reaches
 //! the running replicas (which keep their last good files anyway) nor a
 //! replica that starts later.
@@ -12,12 +13,27 @@ use serde_json::{json, Value};
 /// The ConfigMap key that holds the configuration file.
 pub const CONFIG_KEY: &str = "config.yaml";
 
+/// The ConfigMap of what the webhook leaves alone: plain keys, read as the
+/// webhook's environment (see `config::SCOPE_KEYS`).
+pub const SCOPE_CONFIGMAP: &str = "pod-hardener-scope";
+
 /// What is wrong with a ConfigMap's data, one line per problem; empty when
 /// every file loads.
 pub fn problems(configmap: &Value) -> Vec<String> {
     let Some(data) = configmap.get("data").and_then(Value::as_object) else {
         return Vec::new(); // no data: nothing the webhook would read
     };
+    if configmap.pointer("/metadata/name").and_then(Value::as_str) == Some(SCOPE_CONFIGMAP) {
+        let pairs: Option<Vec<(&str, &str)>> = data
+            .iter()
+            .map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+            .collect();
+        return match pairs.map(crate::config::load_scope) {
+            None => vec!["a value is not a string".into()],
+            Some(Err(e)) => vec![e],
+            Some(Ok(_)) => Vec::new(),
+        };
+    }
     let mut found = Vec::new();
     for (key, text) in data {
         let Some(text) = text.as_str() else {
@@ -121,6 +137,36 @@ mod tests {
             message.contains("config.yaml") && message.contains("sometimes"),
             "{message}"
         );
+    }
+
+    fn review_of_scope(data: Value) -> Value {
+        let body = json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {"uid": "u-2", "operation": "UPDATE",
+                "object": {"metadata": {"name": SCOPE_CONFIGMAP}, "data": data}},
+        });
+        serde_json::from_slice(&review(&serde_json::to_vec(&body).unwrap()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_scope_is_checked_as_the_webhook_reads_it() {
+        // What manifests/base/scope.yaml ships.
+        let shipped = review_of_scope(json!({"mode": "enforce",
+            "skip_namespaces": "[kube-system,pod-hardener]", "allow_opt_out": "true",
+            "read_only_root": "enforce", "override_explicit_false": "false"}));
+        assert_eq!(shipped["response"]["allowed"], true, "{shipped}");
+        for (data, needle) in [
+            (json!({"mode": "sometimes"}), "sometimes"),
+            (json!({"read_only_root": "maybe"}), "maybe"),
+            (json!({"allow_opt_out": "perhaps"}), "allow_opt_out"),
+            (json!({"skip_namespace": "[a]"}), "not a scope key"),
+        ] {
+            let answer = review_of_scope(data.clone());
+            assert_eq!(answer["response"]["allowed"], false, "{data}");
+            let message = answer["response"]["status"]["message"].as_str().unwrap();
+            assert!(message.contains(needle), "{data}: {message}");
+        }
     }
 
     #[test]

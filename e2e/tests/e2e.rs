@@ -33,12 +33,15 @@ use serde_json::{json, Value};
 mod backstop;
 #[path = "e2e/current_api.rs"]
 mod current_api;
+#[path = "e2e/own_config.rs"]
+mod own_config;
 
 use backstop::backstop_agrees_with_the_webhook_for_every_setting;
 use current_api::{
     every_corpus_pod_passes_a_server_side_dry_run, every_manifest_applies_server_side,
     image_volume_never_covers_a_writable_path, native_sidecars_are_hardened_like_containers,
 };
+use own_config::the_webhooks_own_configmaps_are_checked_before_they_are_stored;
 
 const VARIANT_LABEL: &str = "e2e.pod-hardener.dev/webhook";
 /// The backstop ValidatingAdmissionPolicy (and its binding) in manifests/base.
@@ -1006,6 +1009,7 @@ fn main() {
             every_corpus_pod_passes_a_server_side_dry_run,
             every_manifest_applies_server_side,
             backstop_agrees_with_the_webhook_for_every_setting,
+            the_webhooks_own_configmaps_are_checked_before_they_are_stored,
         ];
         let (mut passed, mut failed, mut skipped) = (0, 0, 0);
         for (name, case) in all {

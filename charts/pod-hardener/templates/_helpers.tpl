@@ -13,21 +13,39 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end -}}
 
 {{/*
+The scope's skip_namespaces, written the way the webhook's environment layer
+reads a list ("[a,b]"): .Values.skipNamespaces and the release namespace.
+*/}}
+{{- define "pod-hardener.skipNamespaces" -}}
+{{- printf "[%s]" (append (.Values.skipNamespaces | default list) .Release.Namespace | uniq | join ",") -}}
+{{- end -}}
+
+{{/*
+The pods the ResourceQuota lets run at system-cluster-critical: the most
+replicas (HPA maximum when autoscaling) plus a rollout's surge and one spare.
+*/}}
+{{- define "pod-hardener.criticalPods" -}}
+{{- add (ternary .Values.autoscaling.maxReplicas .Values.replicas .Values.autoscaling.enabled) 2 -}}
+{{- end -}}
+
+{{/*
 The data of ConfigMap pod-hardener-config: the manifests' config.yaml with
-the release namespace for the manifests' own in skip_namespaces, `mode`, the
-profile files of .Values.profiles, and .Values.config merged over it.
+the profile files of .Values.profiles and .Values.config merged over it.
+What the ConfigMap pod-hardener-scope sets (mode, skip_namespaces,
+allow_opt_out, rules.read_only_root, override_explicit_false) reaches the
+webhook as environment variables, which override this file: the chart takes
+those from their own values only, and refuses them under .Values.config.
 */}}
 {{- define "pod-hardener.configData" -}}
 {{- $config := .Files.Get "files/config.yaml" | fromYaml | default dict -}}
-{{- $skip := list -}}
-{{- range ($config.skip_namespaces | default list) -}}
-{{- $skip = append $skip (ternary $.Release.Namespace . (eq . "pod-hardener")) -}}
+{{- $scope := dict "mode" "mode" "skip_namespaces" "skipNamespaces" "allow_opt_out" "allowOptOut" "override_explicit_false" "overrideExplicitFalse" -}}
+{{- range $key, $value := $scope -}}
+{{- if hasKey $.Values.config $key -}}
+{{- fail (printf "config.%s is set by the ConfigMap pod-hardener-scope, which overrides the configuration file: use the value %s instead" $key $value) -}}
 {{- end -}}
-{{- if $config.skip_namespaces -}}
-{{- $_ := set $config "skip_namespaces" $skip -}}
 {{- end -}}
-{{- if ne .Values.mode ($config.mode | default "enforce") -}}
-{{- $_ := set $config "mode" .Values.mode -}}
+{{- if hasKey ($.Values.config.rules | default dict) "read_only_root" -}}
+{{- fail "config.rules.read_only_root is set by the ConfigMap pod-hardener-scope, which overrides the configuration file: use the value rules.readOnlyRoot instead" -}}
 {{- end -}}
 {{- if .Values.profiles -}}
 {{- $profiles := $config.profiles | default dict -}}

@@ -356,6 +356,10 @@ pub(super) async fn every_manifest_applies_server_side(env: Arc<Env>) -> Result<
                 "--dry-run=server",
                 "--validate=strict",
                 "--field-manager=e2e",
+                // Other cases store the webhook's ConfigMaps with a
+                // client-side apply; this dry run asks only whether the API
+                // accepts every field, so it may take them over.
+                "--force-conflicts",
                 "-f",
                 "-",
             ],

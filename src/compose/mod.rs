@@ -25,6 +25,7 @@ pub mod render;
 pub mod resolve;
 #[cfg(test)]
 mod tests;
+mod value;
 
 use serde_yaml::{Mapping, Value};
 

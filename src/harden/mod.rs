@@ -7,6 +7,7 @@ pub mod options;
 pub mod patch;
 pub mod paths;
 pub mod plan;
+pub(crate) mod rules;
 mod seed;
 pub mod validate;
 pub mod volumes;

@@ -45,3 +45,57 @@ pub(crate) fn decide(current: Option<bool>, profile_read_only: bool, options: &O
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_setting_gets_its_decision() {
+        let enforce = Options::default();
+        let warn = Options {
+            read_only_root: RuleMode::Warn,
+            ..Options::default()
+        };
+        let off = Options {
+            read_only_root: RuleMode::Off,
+            ..Options::default()
+        };
+        let overriding = Options {
+            override_explicit_false: true,
+            ..Options::default()
+        };
+        for (current, profile, options, expected) in [
+            (None, true, &off, Root::RuleOff),
+            (Some(true), false, &enforce, Root::ProfileKeepsWritable),
+            (Some(true), true, &enforce, Root::AlreadyReadOnly),
+            (Some(false), true, &enforce, Root::ExplicitFalseKept),
+            (Some(false), true, &warn, Root::ExplicitFalseKept),
+            (None, true, &warn, Root::WouldSet),
+            (
+                None,
+                true,
+                &enforce,
+                Root::Set {
+                    overrides_false: false,
+                },
+            ),
+            (
+                Some(false),
+                true,
+                &overriding,
+                Root::Set {
+                    overrides_false: true,
+                },
+            ),
+        ] {
+            assert_eq!(
+                decide(current, profile, options),
+                expected,
+                "{current:?} {profile}"
+            );
+        }
+        assert!(Root::ExplicitFalseKept.left_as_is());
+        assert!(!Root::WouldSet.left_as_is());
+    }
+}

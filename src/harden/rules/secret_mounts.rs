@@ -147,3 +147,57 @@ pub(crate) fn variant(
         *next += 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harden::rules::{Access, Mount, WritablePath};
+
+    fn secret_on(mounts: &mut Mounts, path: &str) {
+        mounts.push(Mount {
+            source: None,
+            path: path.to_string(),
+            key: path.to_string(),
+            access: Access::ReadOnly("a secret volume"),
+            secret: true,
+            sub_path: false,
+            scratch: false,
+        });
+    }
+
+    #[test]
+    fn destinations_follow_the_adapters_check() {
+        let shared: HashSet<String> = ["/app".to_string()].into();
+        let own = HashSet::new();
+        let mut writable = WritablePaths::default();
+        writable.push(WritablePath {
+            spec: Default::default(),
+            key: "/app/secrets".into(),
+        });
+        let places = Places {
+            shared: &shared,
+            own: &own,
+            writable: &writable,
+        };
+        let same = |p: &str| p.to_string();
+        let to = |d: &Decision| match &d.placement {
+            Placement::Move { to, .. } => to.clone(),
+            other => panic!("{other:?}"),
+        };
+        // A writable path at /app/secrets: only a free destination avoids it.
+        let mut m = Mounts::default();
+        secret_on(&mut m, "/app");
+        let free = decide(&mut m, &places, Destination::Free, false, &same);
+        assert_eq!(to(&free[0]), "/app/secrets-2");
+        let unmounted = decide(&mut m, &places, Destination::Unmounted, false, &same);
+        assert_eq!(to(&unmounted[0]), "/app/secrets");
+        // Relocated secrets do not land on one another.
+        let mut m = Mounts::default();
+        secret_on(&mut m, "/app");
+        secret_on(&mut m, "/app");
+        let moved = decide(&mut m, &places, Destination::Free, true, &same);
+        let targets: Vec<_> = moved.iter().map(to).collect();
+        assert_eq!(targets, ["/app/secrets-2", "/app/secrets-3"]);
+        assert_eq!(variant("/", &mut 1, |_| true), "/secrets");
+    }
+}

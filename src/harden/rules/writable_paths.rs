@@ -72,3 +72,69 @@ pub(crate) fn decide(mounts: &Mounts, key: &str, mode: RuleMode, nesting: Nestin
         _ => Decision::Add { under },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harden::rules::Mount;
+
+    fn mounts(list: &[(&str, Access)]) -> Mounts {
+        let mut out = Mounts::default();
+        for (path, access) in list {
+            out.push(Mount {
+                source: None,
+                path: path.to_string(),
+                key: path.to_string(),
+                access: *access,
+                secret: false,
+                sub_path: false,
+                scratch: false,
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn the_formats_nest_mounts_their_own_way() {
+        let ro = Access::ReadOnly("a read-only mount");
+        // A read-only volume inside a writable one.
+        let m = mounts(&[("/var", Access::Writable), ("/var/cache", ro)]);
+        let key = "/var/cache/nginx";
+        let enforce = RuleMode::Enforce;
+        assert_eq!(
+            decide(&m, key, enforce, Nesting::Nearest),
+            Decision::Blocked {
+                at: "/var/cache".into(),
+                why: "a read-only mount"
+            }
+        );
+        assert_eq!(
+            decide(&m, key, enforce, Nesting::AnyWritable),
+            Decision::Covered
+        );
+        // Under a read-only mount alone.
+        let m = mounts(&[("/etc", ro)]);
+        assert!(matches!(
+            decide(&m, "/etc/app", enforce, Nesting::Nearest),
+            Decision::Blocked { .. }
+        ));
+        assert_eq!(
+            decide(&m, "/etc/app", RuleMode::Warn, Nesting::AnyWritable),
+            Decision::WouldAdd {
+                under: Some("/etc".into())
+            }
+        );
+        // A mount of an unknown kind exactly there blocks both.
+        let m = mounts(&[("/data", Access::Unknown("unknown"))]);
+        for nesting in [Nesting::Nearest, Nesting::AnyWritable] {
+            assert!(matches!(
+                decide(&m, "/data", enforce, nesting),
+                Decision::Blocked { .. }
+            ));
+        }
+        assert_eq!(
+            decide(&Mounts::default(), "/tmp", enforce, Nesting::Nearest),
+            Decision::Add { under: None }
+        );
+    }
+}

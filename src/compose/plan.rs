@@ -16,7 +16,9 @@
 //!   Compose `secrets:` land in `/run/secrets` and are left alone.
 //!
 //! Rule modes (`enforce`, `warn`, `off`) and shared directories come from the
-//! same [`Options`] the webhook uses.
+//! same [`Options`] the webhook uses, and the decisions from the same rule
+//! kernel (`harden::rules`): this module reads each service into its model
+//! and writes the decisions as additions.
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -3,6 +3,10 @@
 //!
 //! The plan works on the pod JSON exactly as it was sent, so that fields this
 //! crate does not model survive, and indices in the plan point into that JSON.
+//! What selects the containers and their inputs (opt-outs, profiles,
+//! annotations) is read here; the rules themselves are decided in `rules`,
+//! and this module is their pod adapter: each container read into the rules'
+//! model, each decision written as changes and warnings.
 
 use std::collections::HashSet;
 

@@ -2,9 +2,12 @@
 //! breaking them. See DESIGN.md for the plan of the house. Data flows one way:
 //! `server -> admission -> harden -> profile` for the webhook;
 //! `cli -> workload, harden, profile` for `preview`; `cli -> compose ->
-//! profile` for Compose files; `cli -> cluster (kube client) -> audit, doctor
-//! -> harden, profile` for the cluster-side tools. `certs`, `config`, `diff` and `yaml`
-//! are leaves every layer may use; nothing reaches back up the chain, and only
+//! harden, profile` for Compose files; `cli -> cluster (kube client) -> audit,
+//! doctor -> harden, profile` for the cluster-side tools. The three rules are
+//! decided once, in `harden::rules`, over a format-neutral model of a
+//! container: `harden::plan` (pods, JSON Patch) and `compose::plan` (Compose
+//! overrides) are its two adapters. `certs`, `config`, `diff` and `yaml` are
+//! leaves every layer may use; nothing reaches back up the chain, and only
 //! `cluster` talks to the Kubernetes API.
 #![forbid(unsafe_code)]
 

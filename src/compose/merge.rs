@@ -12,6 +12,7 @@
 use serde_yaml::{Mapping, Value};
 
 use super::mounts;
+use super::value::as_list;
 
 /// `over` merged onto `base` (two whole files).
 pub fn merge_files(mut base: Mapping, over: Mapping) -> Mapping {
@@ -112,15 +113,6 @@ fn deep_merge(mut base: Mapping, over: Mapping) -> Mapping {
         base.insert(key, merged);
     }
     base
-}
-
-/// A string or a list, as a list.
-pub fn as_list(v: &Value) -> Vec<Value> {
-    match v {
-        Value::Sequence(s) => s.clone(),
-        Value::Null => Vec::new(),
-        other => vec![other.clone()],
-    }
 }
 
 fn append_unique(base: &Value, over: &Value) -> Value {

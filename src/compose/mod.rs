@@ -11,7 +11,8 @@
 //!   version 2.x and 3.x formats), checks the parts hardening reads (errors
 //!   name file and line) and merges them in order the way Compose does
 //!   ([`merge`]);
-//! - [`plan::plan`] decides, per service, the additions and their reasons;
+//! - [`plan::plan`] decides, per service, the additions and their reasons,
+//!   with the webhook's rule kernel (`harden::rules`);
 //! - [`render`] writes them as an override file (only the additions, so the
 //!   user's file stays untouched), the whole file hardened, a diff, or JSON.
 //!
@@ -25,6 +26,7 @@ pub mod render;
 pub mod resolve;
 #[cfg(test)]
 mod tests;
+mod value;
 
 use serde_yaml::{Mapping, Value};
 

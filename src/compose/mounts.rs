@@ -4,6 +4,9 @@
 
 use serde_yaml::Value;
 
+use super::value::as_list;
+use crate::harden::paths::clean_keep_relative as clean;
+
 /// What backs a mount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MountKind {
@@ -32,12 +35,6 @@ impl Mount {
     pub fn writable(&self) -> bool {
         !self.read_only && self.kind != MountKind::Other
     }
-}
-
-/// Mount paths compare the way Docker resolves them: `/var/cache//nginx/`
-/// and `/var/cache/./nginx` are `/var/cache/nginx`.
-pub fn clean(path: &str) -> String {
-    super::resolve::clean_path(path)
 }
 
 /// A host path rather than a volume name: Compose's own test.
@@ -139,16 +136,12 @@ pub fn parse_tmpfs(entry: &str) -> Mount {
 pub fn service_mounts(service: &serde_yaml::Mapping) -> Vec<Mount> {
     let mut out: Vec<Mount> = service
         .get("volumes")
-        .map(super::merge::as_list)
+        .map(as_list)
         .unwrap_or_default()
         .iter()
         .filter_map(|v| parse_volume(v).ok())
         .collect();
-    for t in service
-        .get("tmpfs")
-        .map(super::merge::as_list)
-        .unwrap_or_default()
-    {
+    for t in service.get("tmpfs").map(as_list).unwrap_or_default() {
         if let Some(s) = t.as_str() {
             out.push(parse_tmpfs(s));
         }

@@ -16,7 +16,9 @@
 //!   Compose `secrets:` land in `/run/secrets` and are left alone.
 //!
 //! Rule modes (`enforce`, `warn`, `off`) and shared directories come from the
-//! same [`Options`] the webhook uses.
+//! same [`Options`] the webhook uses, and the decisions from the same rule
+//! kernel (`harden::rules`): this module reads each service into its model
+//! and writes the decisions as additions.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -26,9 +28,18 @@ use serde_yaml::{Mapping, Value};
 use super::mounts::{self, looks_secret, Mount, MountKind};
 use super::Project;
 use crate::harden::names::volume_name;
-use crate::harden::plan::{is_within, Rule};
+use crate::harden::paths::{clean_keep_relative, is_within};
+use crate::harden::plan::Rule;
+use crate::harden::rules::read_only_root::{self, Root};
+use crate::harden::rules::secret_mounts::{
+    self, Decision as SecretDecision, Destination, Placement, Places,
+};
+use crate::harden::rules::writable_paths::{self, Decision, Nesting};
+use crate::harden::rules::{
+    self, Access, Mount as ModelMount, Mounts, WritablePath, WritablePaths,
+};
 use crate::harden::{Options, RuleMode};
-use crate::profile::model::{SecretMounts, WritablePathSpec};
+use crate::profile::model::WritablePathSpec;
 use crate::profile::{Catalog, Resolution};
 
 /// How added tmpfs mounts are written.
@@ -244,12 +255,9 @@ fn plan_service(
         (None, true) => "a service built from source".to_string(),
         (None, false) => "a service with no image".to_string(),
     };
-    let writable: Vec<WritablePathSpec> = resolution
-        .writable_paths()
-        .iter()
-        .map(|w| w.spec())
-        .collect();
-    let mut existing = mounts::service_mounts(service);
+    let writable = writable_paths(&resolution);
+    let existing = mounts::service_mounts(service);
+    let mut model = model_of(&existing);
     // Mounts that come from elsewhere are not seen here; say so rather than
     // risk a second mount at the same path unnoticed.
     for (key, whence) in [("volumes_from", "another service's volumes")] {
@@ -260,24 +268,37 @@ fn plan_service(
         }
     }
 
-    // Rule 1: secret bind mounts on shared directories (reported only).
-    let secret_mode = match (options.secret_mounts, resolution.secret_mounts()) {
-        (_, Some(SecretMounts::Off)) | (RuleMode::Off, _) => RuleMode::Off,
-        _ => RuleMode::Warn,
-    };
-    if secret_mode != RuleMode::Off {
-        let mut shared: Vec<String> = options
+    // Rule 1: secret bind mounts on shared directories, reported only: the
+    // service reads the file where its own configuration says, so Compose
+    // never moves one (the webhook does, in enforce mode).
+    if rules::secret_mode(options.secret_mounts, resolution.secret_mounts()) != RuleMode::Off {
+        let shared: HashSet<String> = options
             .shared_dirs
             .iter()
-            .map(|d| mounts::clean(d))
+            .map(|d| clean_keep_relative(d))
             .collect();
+        let mut own: HashSet<String> = writable.list().iter().map(|w| w.key.clone()).collect();
         if let Some(wd) = service.get("working_dir").and_then(Value::as_str) {
-            shared.push(mounts::clean(wd));
+            own.insert(clean_keep_relative(wd));
         }
-        shared.extend(resolution.app_dirs().iter().map(|d| mounts::clean(d)));
-        shared.extend(writable.iter().map(|w| mounts::clean(&w.path)));
-        for m in &existing {
-            if let Some(report) = secret_report(m, &existing, &shared) {
+        own.extend(resolution.app_dirs().iter().map(|d| clean_keep_relative(d)));
+        // As Compose has always decided: writable paths below a secret's
+        // directory do not nest it, and a suggested target only has to be
+        // free of other mounts.
+        let places = Places {
+            shared: &shared,
+            own: &own,
+            writable: &WritablePaths::default(),
+        };
+        let same = |p: &str| p.to_string();
+        let decisions =
+            secret_mounts::decide(&mut model, &places, Destination::Unmounted, false, &same);
+        for decision in decisions {
+            let source = model.list()[decision.id]
+                .source
+                .and_then(|i| existing[i].source.clone())
+                .unwrap_or_default();
+            if let Some(report) = secret_report(&decision, source, &places, &model) {
                 plan.warnings.push(format!(
                     "service {name:?}: secret {} mounted at {} sits on a shared directory; mount it at {} instead",
                     report.source, report.target, report.suggested_target
@@ -290,49 +311,49 @@ fn plan_service(
     for warning in privilege_warnings(service) {
         plan.warnings.push(format!("service {name:?}: {warning}"));
     }
-    // A root that stays writable needs no tmpfs or volume to write to.
     let current_read_only = service.get("read_only").and_then(Value::as_bool);
-    let root_stays_writable = current_read_only != Some(true)
-        && (options.read_only_root == RuleMode::Off
-            || !resolution.read_only_root()
-            || (current_read_only == Some(false) && !options.override_explicit_false));
+    let root = read_only_root::decide(current_read_only, resolution.read_only_root(), options);
+    // A root that stays writable needs no tmpfs or volume to write to (the
+    // webhook adds its emptyDirs all the same).
+    let root_stays_writable = current_read_only != Some(true) && root.left_as_is();
 
     // Rule 2: writable paths.
-    if options.writable_paths != RuleMode::Off && root_stays_writable && !writable.is_empty() {
+    if options.writable_paths != RuleMode::Off && root_stays_writable && !writable.list().is_empty()
+    {
         plan.warnings.push(format!(
             "service {name:?}: no tmpfs or volume added for the profile's writable paths: the root filesystem stays writable"
         ));
     }
     if options.writable_paths != RuleMode::Off && !root_stays_writable {
-        for wp in &writable {
-            let path = mounts::clean(&wp.path);
-            if existing
-                .iter()
-                .any(|m| m.writable() && is_within(&path, &m.target))
-            {
-                continue;
-            }
-            if existing.iter().any(|m| m.target == path) {
-                plan.warnings.push(format!(
-                    "service {name:?}: {path} stays read-only: a read-only mount is there"
-                ));
-                continue;
-            }
+        for w in writable.list() {
+            let (wp, path) = (&w.spec, w.spec.path.clone());
             let kind = if wp.seed { "named volume" } else { "tmpfs" };
-            if let Some(parent) = existing
-                .iter()
-                .find(|m| m.read_only && m.target != path && is_within(&path, &m.target))
-            {
+            // Compose's nesting: any writable mount above covers a path, and
+            // one under a read-only mount is still added (Docker creates its
+            // mount point when the directory exists in that mount).
+            let mode = options.writable_paths;
+            let under = match writable_paths::decide(&model, &w.key, mode, Nesting::AnyWritable) {
+                Decision::Covered => continue,
+                Decision::Blocked { .. } => {
+                    plan.warnings.push(format!(
+                        "service {name:?}: {path} stays read-only: a read-only mount is there"
+                    ));
+                    continue;
+                }
+                Decision::WouldAdd { under } | Decision::Add { under } => under,
+            };
+            if let Some(parent) = under {
                 plan.warnings.push(format!(
-                    "service {name:?}: the {kind} at {path} lies under the read-only mount at {}: Docker cannot create its mount point there unless the directory already exists in that mount",
-                    parent.target
+                    "service {name:?}: the {kind} at {path} lies under the read-only mount at {parent}: Docker cannot create its mount point there unless the directory already exists in that mount"
                 ));
             }
-            if options.writable_paths == RuleMode::Warn {
+            if mode == RuleMode::Warn {
                 plan.warnings
                     .push(format!("service {name:?}: would add a {kind} at {path}"));
                 continue;
             }
+            // A seeded path gets a named volume rather than a tmpfs: Docker
+            // copies the image's files into a new one (no init containers).
             if wp.seed {
                 let volume = volume_name(name, &path, volume_names);
                 plan.changes.push(Change {
@@ -346,12 +367,7 @@ fn plan_service(
                     name: volume,
                     path: path.clone(),
                 });
-                existing.push(Mount {
-                    kind: MountKind::Volume,
-                    source: None,
-                    target: path,
-                    read_only: false,
-                });
+                model.push(added(path, false));
                 continue;
             }
             let size = wp.size_limit.as_deref().and_then(|q| {
@@ -378,18 +394,15 @@ fn plan_service(
                 ),
             });
             plan.tmpfs.push(tmpfs);
-            existing.push(Mount {
-                kind: MountKind::Tmpfs,
-                source: None,
-                target: path,
-                read_only: false,
-            });
+            model.push(added(path, true));
         }
     }
+    // A tmpfs keeps nothing across restarts: only a volume or bind mount counts.
     for data in resolution.data_paths() {
-        if !existing
+        if !model
+            .list()
             .iter()
-            .any(|m| m.writable() && m.kind != MountKind::Tmpfs && is_within(data, &m.target))
+            .any(|m| m.access == Access::Writable && !m.scratch && is_within(data, &m.key))
         {
             plan.warnings.push(format!(
                 "service {name:?}: no volume at data path {data}; mount a named volume there to keep the data"
@@ -398,44 +411,94 @@ fn plan_service(
     }
 
     // Rule 3: read-only root.
-    if options.read_only_root != RuleMode::Off {
-        let current = service.get("read_only").and_then(Value::as_bool);
-        if !resolution.read_only_root() {
-            if current == Some(true) {
-                return plan;
+    match root {
+        Root::RuleOff | Root::AlreadyReadOnly => {}
+        Root::ProfileKeepsWritable => {
+            if current_read_only != Some(true) {
+                plan.warnings.push(format!(
+                    "service {name:?}: root filesystem stays writable (profile {} keeps it writable)",
+                    resolution.name()
+                ));
             }
-            plan.warnings.push(format!(
-                "service {name:?}: root filesystem stays writable (profile {} keeps it writable)",
-                resolution.name()
-            ));
-        } else {
-            match current {
-                Some(true) => {}
-                Some(false) if !options.override_explicit_false => plan.warnings.push(format!(
-                    "service {name:?}: read_only: false kept (set explicitly)"
-                )),
-                _ if options.read_only_root == RuleMode::Warn => plan
-                    .warnings
-                    .push(format!("service {name:?}: would set read_only: true")),
-                previous => {
-                    plan.set_read_only = true;
-                    plan.changes.push(Change {
-                        rule: Rule::ReadOnlyRoot,
-                        change: "read_only: true".into(),
-                        reason: if previous == Some(false) {
-                            "explicit read_only: false overridden by configuration".into()
-                        } else {
-                            format!(
-                                "root filesystem made read-only (profile {})",
-                                resolution.name()
-                            )
-                        },
-                    });
-                }
-            }
+        }
+        Root::ExplicitFalseKept => plan.warnings.push(format!(
+            "service {name:?}: read_only: false kept (set explicitly)"
+        )),
+        Root::WouldSet => plan
+            .warnings
+            .push(format!("service {name:?}: would set read_only: true")),
+        Root::Set { overrides_false } => {
+            plan.set_read_only = true;
+            plan.changes.push(Change {
+                rule: Rule::ReadOnlyRoot,
+                change: "read_only: true".into(),
+                reason: if overrides_false {
+                    "explicit read_only: false overridden by configuration".into()
+                } else {
+                    format!(
+                        "root filesystem made read-only (profile {})",
+                        resolution.name()
+                    )
+                },
+            });
         }
     }
     plan
+}
+
+/// The profile's writable paths in the rules' model, as written (cleaned);
+/// Compose compares paths as they are, without the webhook's `/var/run`
+/// folding, and keeps duplicates as it always has.
+fn writable_paths(resolution: &Resolution<'_>) -> WritablePaths {
+    let mut out = WritablePaths::default();
+    for w in resolution.writable_paths() {
+        let spec = w.spec();
+        let path = clean_keep_relative(&spec.path);
+        out.push(WritablePath {
+            key: path.clone(),
+            spec: WritablePathSpec { path, ..spec },
+        });
+    }
+    out
+}
+
+/// A service's mounts in the rules' model. A bind mount carries no type,
+/// so one is secret when its source or target looks like secret material.
+fn model_of(existing: &[Mount]) -> Mounts {
+    let mut model = Mounts::default();
+    for (i, m) in existing.iter().enumerate() {
+        let access = if m.read_only {
+            Access::ReadOnly("a read-only mount")
+        } else if m.kind == MountKind::Other {
+            Access::Unknown("a mount of another type")
+        } else {
+            Access::Writable
+        };
+        let source = m.source.as_deref().unwrap_or_default();
+        model.push(ModelMount {
+            source: Some(i),
+            path: m.target.clone(),
+            key: m.target.clone(),
+            access,
+            secret: m.kind == MountKind::Bind && (looks_secret(source) || looks_secret(&m.target)),
+            sub_path: false,
+            scratch: m.kind == MountKind::Tmpfs,
+        });
+    }
+    model
+}
+
+/// A mount this plan adds at `path`: a tmpfs (`scratch`) or a named volume.
+fn added(path: String, scratch: bool) -> ModelMount {
+    ModelMount {
+        source: None,
+        key: path.clone(),
+        path,
+        access: Access::Writable,
+        secret: false,
+        sub_path: false,
+        scratch,
+    }
 }
 
 /// What lets a service undo a read-only root: `privileged`, or the
@@ -449,7 +512,7 @@ fn privilege_warnings(service: &Mapping) -> Vec<String> {
     }
     let caps = service
         .get("cap_add")
-        .map(super::merge::as_list)
+        .map(super::value::as_list)
         .unwrap_or_default();
     let sys_admin = caps.iter().filter_map(Value::as_str).find(|c| {
         let c = c.to_ascii_uppercase();
@@ -464,60 +527,47 @@ fn privilege_warnings(service: &Mapping) -> Vec<String> {
     out
 }
 
-/// A bind mount whose source or target looks like secret material and that
-/// sits on a shared directory, or that is a file directly inside one: where it
-/// should go instead.
-fn secret_report(m: &Mount, all: &[Mount], shared: &[String]) -> Option<SecretReport> {
-    if m.kind != MountKind::Bind {
-        return None;
+/// The report for a secret bind mount the rule says should move, or for a
+/// secret file directly inside a shared directory (Compose binds files; a
+/// Kubernetes secret volume is a directory, so the webhook has no such case).
+fn secret_report(
+    decision: &SecretDecision,
+    source: String,
+    places: &Places<'_>,
+    model: &Mounts,
+) -> Option<SecretReport> {
+    let target = &decision.from;
+    let unmounted = |candidate: &str| !model.list().iter().any(|m| m.key == candidate);
+    match &decision.placement {
+        Placement::Move { to, nested, .. } => {
+            let why = if *nested {
+                "a directory with other mounts under it"
+            } else {
+                "a shared directory"
+            };
+            Some(SecretReport {
+                source,
+                target: target.clone(),
+                suggested_target: to.clone(),
+                reason: format!("secret mounted onto {why}; other files live there"),
+            })
+        }
+        Placement::SubPath => None,
+        Placement::Stays => {
+            let (parent, file) = target.rsplit_once('/')?;
+            let parent = if parent.is_empty() { "/" } else { parent };
+            if !places.shared.contains(parent) && !places.own.contains(parent) {
+                return None;
+            }
+            let dir = secret_mounts::variant(parent, &mut 1, unmounted);
+            Some(SecretReport {
+                source,
+                target: target.clone(),
+                suggested_target: format!("{dir}/{file}"),
+                reason: format!(
+                    "secret file placed in the shared directory {parent}; a directory of its own keeps it apart"
+                ),
+            })
+        }
     }
-    let source = m.source.clone().unwrap_or_default();
-    if !looks_secret(&source) && !looks_secret(&m.target) {
-        return None;
-    }
-    let target = &m.target;
-    let nested = all
-        .iter()
-        .any(|o| o.target != *target && is_within(&o.target, target));
-    if shared.contains(target) || nested {
-        // A directory on a shared directory: its own subdirectory, as the webhook does.
-        let base = if target == "/" { "" } else { target.as_str() };
-        let why = if nested {
-            "a directory with other mounts under it"
-        } else {
-            "a shared directory"
-        };
-        return Some(SecretReport {
-            source,
-            target: target.clone(),
-            suggested_target: unique(all, format!("{base}/secrets")),
-            reason: format!("secret mounted onto {why}; other files live there"),
-        });
-    }
-    let (parent, file) = target.rsplit_once('/')?;
-    let parent = if parent.is_empty() { "/" } else { parent };
-    if shared.iter().any(|s| s == parent) {
-        let base = if parent == "/" { "" } else { parent };
-        let dir = unique(all, format!("{base}/secrets"));
-        return Some(SecretReport {
-            source,
-            target: target.clone(),
-            suggested_target: format!("{dir}/{file}"),
-            reason: format!(
-                "secret file placed in the shared directory {parent}; a directory of its own keeps it apart"
-            ),
-        });
-    }
-    None
-}
-
-/// `base`, or `base-2`, `base-3`, ... when a mount is already there.
-fn unique(all: &[Mount], base: String) -> String {
-    let mut candidate = base.clone();
-    let mut n = 2;
-    while all.iter().any(|m| m.target == candidate) {
-        candidate = format!("{base}-{n}");
-        n += 1;
-    }
-    candidate
 }

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use serde_yaml::{Mapping, Value};
 
-use super::merge::as_list;
 use super::plan::{ProjectPlan, ServicePlan, TmpfsMount, TmpfsSyntax};
+use super::value::as_list;
 use super::{Format, Project};
 
 /// `--output` formats of `pod-hardener compose`.

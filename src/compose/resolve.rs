@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use serde_yaml::{Mapping, Value};
 
 use super::merge::merge_service;
+use crate::harden::paths::clean_keep_relative;
 
 /// Where variables and `extends` files come from.
 pub struct Sources<'a> {
@@ -212,32 +213,6 @@ pub fn escape_dollars(value: &mut Value) {
     }
 }
 
-/// A path lexically cleaned: `.` and empty segments dropped, `..` applied.
-/// Relative paths stay relative (`../x` keeps its leading `..`).
-pub fn clean_path(path: &str) -> String {
-    let absolute = path.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|p| *p != "..") {
-                    parts.pop();
-                } else if !absolute {
-                    parts.push("..");
-                }
-            }
-            p => parts.push(p),
-        }
-    }
-    let joined = parts.join("/");
-    match (absolute, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".into(),
-        (false, false) => joined,
-    }
-}
-
 /// The directory part of a file name (`""` for a bare name).
 fn dir_of(file: &str) -> &str {
     file.rsplit_once('/')
@@ -377,7 +352,7 @@ impl Extends<'_, '_> {
                 } else {
                     file
                 };
-                clean_path(&join(dir_of(from), &f))
+                clean_keep_relative(&join(dir_of(from), &f))
             }
             None => file.clone(),
         };
@@ -430,7 +405,7 @@ fn rebase_paths(service: &mut Mapping, from_file: &str, project_file: &str) {
             return p.to_string();
         }
         let absolute_from = join(from_dir, p);
-        let cleaned = clean_path(&absolute_from);
+        let cleaned = clean_keep_relative(&absolute_from);
         // Relative to the project directory when it is a prefix; otherwise as
         // seen from the working directory, which is where Compose runs.
         match cleaned.strip_prefix(&format!("{project_dir}/")) {

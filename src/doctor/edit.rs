@@ -338,7 +338,7 @@ pub fn apply(text: &str, file: &str, p: &Proposal) -> Result<String, String> {
             !existing
                 .writable_paths
                 .iter()
-                .any(|w| crate::harden::plan::is_within(&a.directory.path, w.path()))
+                .any(|w| crate::harden::paths::is_within(&a.directory.path, w.path()))
         })
         .collect();
     if new.is_empty() {
@@ -467,7 +467,7 @@ fn validated(file: &str, text: String, p: &Proposal) -> Result<String, String> {
         if !entry
             .writable_paths
             .iter()
-            .any(|w| crate::harden::plan::is_within(&a.directory.path, w.path()))
+            .any(|w| crate::harden::paths::is_within(&a.directory.path, w.path()))
         {
             return Err(format!(
                 "internal error: {} missing from profile {:?} after the edit",

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::harden::plan::is_within;
+use crate::harden::paths::{clean, is_within};
 use crate::profile::image::ImageRef;
 use crate::profile::model::{Profile, WritablePath};
 use crate::profile::validate::is_dns_label;
@@ -100,7 +100,7 @@ pub fn diagnose(input: &ContainerInput, catalog: &Catalog) -> Diagnosis {
     let resolution = catalog.resolve(&input.image);
     let mut keep: Vec<String> = resolution.app_dirs().to_vec();
     if let Some(wd) = &input.workdir {
-        keep.push(suggest::clean(wd));
+        keep.push(clean(wd));
     }
     let writable: Vec<String> = resolution
         .writable_paths()

@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use super::parse::{Finding, WriteKind};
-use crate::harden::plan::is_within;
+use crate::harden::paths::{clean, is_within, key_of};
 
 /// Where temporary files go; anything created under them needs the root itself.
 const TEMP_ROOTS: [&str; 3] = ["/tmp", "/var/tmp", "/dev/shm"];
@@ -68,17 +68,6 @@ pub struct Directory {
     pub seed: bool,
 }
 
-/// Lexically cleans an absolute path: no `.`, `..`, `//` or trailing `/`.
-pub fn clean(path: &str) -> String {
-    crate::harden::paths::clean(path)
-}
-
-/// Mount at the resolved path: `/var/run` and `/var/lock` are symlinks into
-/// `/run` in Debian, Ubuntu and Alpine images.
-pub fn resolve_symlinks(path: &str) -> String {
-    crate::harden::paths::key_of(path)
-}
-
 fn parent(path: &str) -> String {
     match path.rfind('/') {
         Some(0) | None => "/".to_string(),
@@ -110,7 +99,9 @@ pub fn absolute_path(finding: &Finding, workdir: Option<&str>) -> Result<String,
             }
         }
     };
-    Ok(resolve_symlinks(&clean(&joined)))
+    // Mount at the resolved path: `/var/run` and `/var/lock` are symlinks
+    // into `/run` in Debian, Ubuntu and Alpine images.
+    Ok(key_of(&clean(&joined)))
 }
 
 /// The directory that must be writable for this write to succeed, or why none
@@ -234,7 +225,7 @@ mod tests {
     fn cleaning() {
         assert_eq!(clean("/a//b/./c/../d/"), "/a/b/d");
         assert_eq!(clean("/"), "/");
-        assert_eq!(resolve_symlinks("/var/lock/x"), "/run/lock/x");
-        assert_eq!(resolve_symlinks("/var/running"), "/var/running");
+        assert_eq!(key_of("/var/lock/x"), "/run/lock/x");
+        assert_eq!(key_of("/var/running"), "/var/running");
     }
 }

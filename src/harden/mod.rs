@@ -1,12 +1,15 @@
 //! The engine: a pod (or pod template) and its profiles in, a `Plan` and its
 //! JSON patch out. Pure: no I/O, no clock, no randomness, so that a second
-//! pass over a hardened pod provably yields nothing.
+//! pass over a hardened pod provably yields nothing. The rules themselves
+//! live in `rules`, shared with the Compose planner; `plan` is their pod
+//! adapter.
 
 pub mod names;
 pub mod options;
 pub mod patch;
 pub mod paths;
 pub mod plan;
+pub(crate) mod rules;
 mod seed;
 pub mod validate;
 pub mod volumes;

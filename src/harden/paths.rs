@@ -25,27 +25,48 @@ pub struct Resolved {
 /// Directories that are symlinks into `/run` in the images the profiles cover.
 const RUN_ALIASES: [(&str, &str); 2] = [("/var/run", "/run"), ("/var/lock", "/run/lock")];
 
-/// Lexical cleaning: relative paths are taken from `/`, `..` stops at `/`.
+/// Lexical cleaning of a container path as the kubelet takes it: relative
+/// paths are taken from `/`, `..` stops at `/`.
 pub fn clean(path: &str) -> String {
+    joined(&components(path, true), true)
+}
+
+/// Lexical cleaning that keeps a relative path relative (`../x` keeps its
+/// leading `..`, an empty path is `.`): for host paths, and for Compose
+/// container paths, which Docker refuses when relative, so they are compared
+/// as written rather than taken to be under `/`.
+pub fn clean_keep_relative(path: &str) -> String {
+    let absolute = path.starts_with('/');
+    joined(&components(path, absolute), absolute)
+}
+
+/// The components of `path` with `.` and empty ones dropped and `..` applied;
+/// a `..` above the start is dropped when `absolute`, kept otherwise.
+fn components(path: &str, absolute: bool) -> Vec<&str> {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {
             "" | "." => {}
             ".." => {
-                parts.pop();
+                if parts.last().is_some_and(|p| *p != "..") {
+                    parts.pop();
+                } else if !absolute {
+                    parts.push("..");
+                }
             }
             p => parts.push(p),
         }
     }
-    let mut out = String::with_capacity(path.len() + 1);
-    for p in &parts {
-        out.push('/');
-        out.push_str(p);
+    parts
+}
+
+fn joined(parts: &[&str], absolute: bool) -> String {
+    let body = parts.join("/");
+    match (absolute, body.is_empty()) {
+        (true, _) => format!("/{body}"),
+        (false, true) => ".".into(),
+        (false, false) => body,
     }
-    if out.is_empty() {
-        out.push('/');
-    }
-    out
 }
 
 /// The comparison key of an already clean path.
@@ -203,6 +224,20 @@ mod tests {
         ] {
             let r = resolve(raw);
             assert_eq!((r.clean.as_str(), r.key.as_str()), (clean_, key), "{raw}");
+        }
+    }
+
+    #[test]
+    fn relative_paths_kept() {
+        for (raw, cleaned) in [
+            ("../x", "../x"),
+            ("a/../../b/", "../b"),
+            ("./", "."),
+            ("", "."),
+            ("/a/./b//", "/a/b"),
+            ("/../a", "/a"),
+        ] {
+            assert_eq!(clean_keep_relative(raw), cleaned, "{raw}");
         }
     }
 

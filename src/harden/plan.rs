@@ -3,19 +3,26 @@
 //!
 //! The plan works on the pod JSON exactly as it was sent, so that fields this
 //! crate does not model survive, and indices in the plan point into that JSON.
+//! What selects the containers and their inputs (opt-outs, profiles,
+//! annotations) is read here; the rules themselves are decided in `rules`,
+//! and this module is their pod adapter: each container read into the rules'
+//! model, each decision written as changes and warnings.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::names::{seed_container_name, volume_name};
 use super::options::{Options, RuleMode};
-pub use super::paths::is_within;
-use super::paths::{key_of, resolve, PathIndex};
+use super::paths::{key_of, resolve};
+use super::rules::read_only_root::{self, Root};
+use super::rules::secret_mounts::{self, Destination, Placement, Places};
+use super::rules::writable_paths::{self, Decision, Nesting};
+use super::rules::{self, Access, Mount, Mounts, WritablePath, WritablePaths};
 use super::seed;
-use super::volumes::{Access, Volumes};
-use crate::profile::model::{Medium, SecretMounts, WritablePathSpec};
+use super::volumes::{Access as VolumeAccess, Volumes};
+use crate::profile::model::{Medium, WritablePathSpec};
 use crate::profile::validate::writable_path_problem;
 use crate::profile::{Catalog, Resolution};
 
@@ -183,118 +190,51 @@ impl<'a> PodRef<'a> {
     }
 }
 
-/// Where a mount of a container comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Origin {
-    /// `volumeMounts[i]` as sent.
-    Sent(usize),
-    /// `volumeDevices[i]`: a block device file, never a directory.
-    Device,
-    /// A mount this plan adds.
-    Added,
-}
-
-/// A mount as the rules see it while they run: where it is now, and what backs it.
-#[derive(Debug, Clone)]
-struct Mount {
-    origin: Origin,
-    /// The path as written, lexically cleaned.
-    clean: String,
-    /// What paths are compared by (see `paths`).
-    key: String,
-    /// Why it is not writable; `None` when it is.
-    read_only: Option<&'static str>,
-    secret: bool,
-    sub_path: bool,
-}
-
-/// A container's mounts with an index of their resolved paths.
-struct Mounts {
-    list: Vec<Mount>,
-    index: PathIndex,
-}
-
-impl Mounts {
-    fn read(c: &Value, volumes: &Volumes<'_>) -> Mounts {
-        let mut mounts = Mounts {
-            list: Vec::new(),
-            index: PathIndex::new(),
-        };
-        let field = |f: &str| c.get(f).and_then(Value::as_array).into_iter().flatten();
-        for (i, m) in field("volumeMounts").enumerate() {
-            let text = |k: &str| m.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
-            let class = text("name").and_then(|n| volumes.get(n));
-            let read_only = if m.get("readOnly").and_then(Value::as_bool) == Some(true) {
-                Some("a read-only mount")
-            } else {
-                match class.map(|c| c.access) {
-                    Some(Access::Writable) => None,
-                    Some(Access::ReadOnly(why)) => Some(why),
-                    Some(Access::Unknown) => Some("a volume of a kind pod-hardener does not know"),
-                    None => Some("a mount naming no volume"),
+/// A container's mounts read into the rules' model: `volumeMounts` (with
+/// their index as sent) then `volumeDevices`.
+fn read_mounts(c: &Value, volumes: &Volumes<'_>) -> Mounts {
+    let mut mounts = Mounts::default();
+    let field = |f: &str| c.get(f).and_then(Value::as_array).into_iter().flatten();
+    for (i, m) in field("volumeMounts").enumerate() {
+        let text = |k: &str| m.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let class = text("name").and_then(|n| volumes.get(n));
+        let access = if m.get("readOnly").and_then(Value::as_bool) == Some(true) {
+            Access::ReadOnly("a read-only mount")
+        } else {
+            match class.map(|c| c.access) {
+                Some(VolumeAccess::Writable) => Access::Writable,
+                Some(VolumeAccess::ReadOnly(why)) => Access::ReadOnly(why),
+                Some(VolumeAccess::Unknown) => {
+                    Access::Unknown("a volume of a kind pod-hardener does not know")
                 }
-            };
-            mounts.push(
-                Mount {
-                    origin: Origin::Sent(i),
-                    clean: String::new(),
-                    key: String::new(),
-                    read_only,
-                    secret: class.is_some_and(|c| c.secret),
-                    sub_path: text("subPath").is_some() || text("subPathExpr").is_some(),
-                },
-                text("mountPath").unwrap_or(""),
-            );
-        }
-        for d in field("volumeDevices") {
-            mounts.push(
-                Mount {
-                    origin: Origin::Device,
-                    clean: String::new(),
-                    key: String::new(),
-                    read_only: Some("a block device"),
-                    secret: false,
-                    sub_path: false,
-                },
-                d.get("devicePath").and_then(Value::as_str).unwrap_or(""),
-            );
-        }
-        mounts
-    }
-
-    fn push(&mut self, mut mount: Mount, path: &str) {
-        let r = resolve(path);
-        mount.clean = r.clean;
-        mount.key = r.key;
-        self.index.insert(&mount.key, self.list.len());
-        self.list.push(mount);
-    }
-
-    fn relocate(&mut self, id: usize, clean: String) {
-        let key = key_of(&clean);
-        self.index.remove(&self.list[id].key, id);
-        self.index.insert(&key, id);
-        self.list[id].clean = clean;
-        self.list[id].key = key;
-    }
-
-    /// The nearest mount at or above `key`: `Ok(())` when one there is
-    /// writable, else where it is and why it is not. `Err(None)`: no mount.
-    fn coverage<'s>(&'s self, key: &'s str) -> Result<(), Option<(&'s str, &'static str)>> {
-        let Some((at, ids)) = self.index.nearest(key) else {
-            return Err(None);
+                None => Access::Unknown("a mount naming no volume"),
+            }
         };
-        if ids.iter().any(|&i| self.list[i].read_only.is_none()) {
-            return Ok(());
-        }
-        Err(Some((at, self.list[ids[0]].read_only.unwrap_or(""))))
+        let r = resolve(text("mountPath").unwrap_or(""));
+        mounts.push(Mount {
+            source: Some(i),
+            path: r.clean,
+            key: r.key,
+            access,
+            secret: class.is_some_and(|c| c.secret),
+            sub_path: text("subPath").is_some() || text("subPathExpr").is_some(),
+            scratch: false,
+        });
     }
-}
-
-/// A path the container needs writable: from its profile or an annotation.
-struct Wanted {
-    spec: WritablePathSpec,
-    key: String,
+    for d in field("volumeDevices") {
+        // A block device file, never a directory.
+        let r = resolve(d.get("devicePath").and_then(Value::as_str).unwrap_or(""));
+        mounts.push(Mount {
+            source: None,
+            path: r.clean,
+            key: r.key,
+            access: Access::ReadOnly("a block device"),
+            secret: false,
+            sub_path: false,
+            scratch: false,
+        });
+    }
+    mounts
 }
 
 fn short(message: String) -> String {
@@ -583,13 +523,12 @@ impl<'a> Ctx<'a, '_> {
         // A profile with `readOnlyRootFilesystem: false` keeps a writable
         // root: rules 2 and 3 have nothing to do, rule 1 still applies.
         let read_only_root = resolution.read_only_root();
-        let mut wanted = Vec::new();
-        let mut wanted_keys = HashSet::new();
+        let mut wanted = WritablePaths::default();
         for w in resolution.writable_paths() {
             let spec = w.spec();
             let r = resolve(&spec.path);
-            if wanted_keys.insert(r.key.clone()) {
-                wanted.push(Wanted {
+            if !wanted.contains(&r.key) {
+                wanted.push(WritablePath {
                     spec: WritablePathSpec {
                         path: r.clean,
                         ..spec
@@ -598,35 +537,30 @@ impl<'a> Ctx<'a, '_> {
                 });
             }
         }
-        self.annotation_paths(&name, read_only_root, &mut wanted, &mut wanted_keys);
-        let mut wanted_index = PathIndex::new();
-        for (i, w) in wanted.iter().enumerate() {
-            wanted_index.insert(&w.key, i);
-        }
+        self.annotation_paths(&name, read_only_root, &mut wanted);
 
-        let mut mounts = Mounts::read(c, self.volumes);
+        let mut mounts = read_mounts(c, self.volumes);
 
         // Rule 1: secret mounts.
-        let secret_mode = match (self.options.secret_mounts, resolution.secret_mounts()) {
-            (_, Some(SecretMounts::Off)) | (RuleMode::Off, _) => RuleMode::Off,
-            (_, Some(SecretMounts::Warn)) | (RuleMode::Warn, _) => RuleMode::Warn,
-            _ => RuleMode::Enforce,
-        };
+        let secret_mode =
+            rules::secret_mode(self.options.secret_mounts, resolution.secret_mounts());
         if secret_mode != RuleMode::Off {
-            let mut own_shared: HashSet<String> = wanted_keys;
+            let mut own: HashSet<String> = wanted.list().iter().map(|w| w.key.clone()).collect();
             if let Some(wd) = c.get("workingDir").and_then(Value::as_str) {
-                own_shared.insert(resolve(wd).key);
+                own.insert(resolve(wd).key);
             }
-            own_shared.extend(resolution.app_dirs().iter().map(|d| resolve(d).key));
+            own.extend(resolution.app_dirs().iter().map(|d| resolve(d).key));
             let places = Places {
                 shared: self.shared_dirs,
-                own_shared: &own_shared,
-                wanted: &wanted_index,
+                own: &own,
+                writable: &wanted,
             };
             self.secret_rule(at, &name, c, secret_mode, &places, &mut mounts);
         }
 
-        // Rule 2: writable paths.
+        // Rule 2: writable paths. Unlike Compose, the pod gets its emptyDirs
+        // whenever the profile wants a read-only root, also where rule 3
+        // leaves the root writable (rule off, an explicit `false` kept).
         if self.options.writable_paths != RuleMode::Off && read_only_root {
             self.writable_rule(at, &name, c, &wanted, &mut mounts);
         }
@@ -640,26 +574,51 @@ impl<'a> Ctx<'a, '_> {
         }
 
         // Rule 3: read-only root.
-        if self.options.read_only_root != RuleMode::Off && read_only_root {
+        let current = c
+            .get("securityContext")
+            .and_then(|s| s.get("readOnlyRootFilesystem"))
+            .and_then(Value::as_bool);
+        let root = read_only_root::decide(current, read_only_root, self.options);
+        if !matches!(root, Root::RuleOff | Root::ProfileKeepsWritable) {
             if let Some(how) = can_remount_root(c) {
                 self.warn(
                     &name,
                     format!("container {name:?} is {how}: it can remount / read-write, so read-only root is cosmetic"),
                 );
             }
-            self.read_only_rule(at, &name, c, resolution.name().to_string());
+        }
+        match root {
+            Root::RuleOff | Root::ProfileKeepsWritable | Root::AlreadyReadOnly => {}
+            Root::ExplicitFalseKept => self.warn(
+                &name,
+                format!("container {name:?}: readOnlyRootFilesystem: false kept (set explicitly)"),
+            ),
+            Root::WouldSet => self.warn(
+                &name,
+                format!("container {name:?}: would set readOnlyRootFilesystem: true"),
+            ),
+            Root::Set { overrides_false } => {
+                let reason = if overrides_false {
+                    "explicit readOnlyRootFilesystem: false overridden by configuration".to_string()
+                } else {
+                    format!(
+                        "root filesystem made read-only (profile {})",
+                        resolution.name()
+                    )
+                };
+                self.change(
+                    Rule::ReadOnlyRoot,
+                    &name,
+                    Action::SetReadOnlyRoot { container: at },
+                    reason,
+                );
+            }
         }
     }
 
     /// Adds the paths of `writable-paths.<name>` to `wanted` (at most
     /// `MAX_ANNOTATION_PATHS`, each checked, duplicates by resolved path dropped).
-    fn annotation_paths(
-        &mut self,
-        name: &str,
-        read_only_root: bool,
-        wanted: &mut Vec<Wanted>,
-        keys: &mut HashSet<String>,
-    ) {
+    fn annotation_paths(&mut self, name: &str, read_only_root: bool, wanted: &mut WritablePaths) {
         let key = format!("{WRITABLE_PATHS_ANNOTATION}{name}");
         let pod = self.pod;
         let Some(extra) = pod.annotation(&key) else {
@@ -694,8 +653,8 @@ impl<'a> Ctx<'a, '_> {
                 continue;
             }
             let r = resolve(trimmed);
-            if keys.insert(r.key.clone()) {
-                wanted.push(Wanted {
+            if !wanted.contains(&r.key) {
+                wanted.push(WritablePath {
                     spec: WritablePathSpec {
                         path: r.clean,
                         ..Default::default()
@@ -713,6 +672,8 @@ impl<'a> Ctx<'a, '_> {
         }
     }
 
+    /// Rule 1 as JSON Patch: moves (in enforce mode) and `readOnly: true` on
+    /// every secret mount, which Compose has no counterpart of.
     fn secret_rule(
         &mut self,
         at: ContainerRef,
@@ -723,70 +684,45 @@ impl<'a> Ctx<'a, '_> {
         mounts: &mut Mounts,
     ) {
         let raw = c.get("volumeMounts").and_then(Value::as_array);
-        // Next `secrets-<n>` to try per directory, so that many secrets on one
-        // directory (or many taken variants) cost linear time in total.
-        let mut next_variant: HashMap<String, usize> = HashMap::new();
-        for id in 0..mounts.list.len() {
-            let (index, secret) = match mounts.list[id].origin {
-                Origin::Sent(i) => (i, mounts.list[id].secret),
-                _ => continue,
-            };
-            if !secret {
+        let enforce = mode == RuleMode::Enforce;
+        let decisions = secret_mounts::decide(mounts, places, Destination::Free, enforce, &key_of);
+        for decision in decisions {
+            let from = &decision.from;
+            let Some(index) = mounts.list()[decision.id].source else {
                 continue;
-            }
-            let Mount {
-                clean,
-                key,
-                sub_path,
-                ..
-            } = mounts.list[id].clone();
-            if sub_path {
-                self.warn(name, format!("container {name:?}: secret subPath mount at {clean} never gets rotated values"));
-            } else {
-                let on_shared = places.is_shared(&key);
-                let nested = mounts.index.has_below(&key) || places.wanted.has_below(&key);
-                if on_shared || nested {
-                    let base = if key == "/" { "" } else { clean.as_str() };
-                    let n = next_variant.entry(key.clone()).or_insert(1);
-                    let to = loop {
-                        let candidate = if *n == 1 {
-                            format!("{base}/secrets")
-                        } else {
-                            format!("{base}/secrets-{n}")
-                        };
-                        if places.allows_secret_at(&key_of(&candidate), &mounts.index) {
-                            break candidate;
-                        }
-                        *n += 1;
-                    };
-                    let why = if on_shared {
+            };
+            match &decision.placement {
+                Placement::SubPath => self.warn(
+                    name,
+                    format!("container {name:?}: secret subPath mount at {from} never gets rotated values"),
+                ),
+                Placement::Stays => {}
+                Placement::Move { to, on_shared, .. } => {
+                    let why = if *on_shared {
                         "a shared directory"
                     } else {
                         "a directory with other mounts under it"
                     };
-                    if mode == RuleMode::Enforce {
+                    if enforce {
                         self.change(
                             Rule::SecretMounts,
                             name,
                             Action::MoveMount {
                                 container: at,
                                 mount_index: index,
-                                from: clean.clone(),
+                                from: from.clone(),
                                 to: to.clone(),
                             },
-                            format!("secret mount at {clean} sits on {why}; moved to {to}"),
+                            format!("secret mount at {from} sits on {why}; moved to {to}"),
                         );
                         self.warn(
                             name,
-                            format!("container {name:?}: secret mount moved {clean} -> {to}"),
+                            format!("container {name:?}: secret mount moved {from} -> {to}"),
                         );
-                        mounts.relocate(id, to);
                     } else {
                         self.warn(
                             name,
-                            format!(
-                                "container {name:?}: secret mount at {clean} would move to {to}"
-                            ),
+                            format!("container {name:?}: secret mount at {from} would move to {to}"),
                         );
                     }
                 }
@@ -797,8 +733,8 @@ impl<'a> Ctx<'a, '_> {
                 .and_then(Value::as_bool)
                 == Some(true);
             if !read_only {
-                let now = mounts.list[id].clean.clone();
-                if mode == RuleMode::Enforce {
+                let now = mounts.list()[decision.id].path.clone();
+                if enforce {
                     self.change(
                         Rule::SecretMounts,
                         name,
@@ -818,20 +754,29 @@ impl<'a> Ctx<'a, '_> {
         }
     }
 
+    /// Rule 2 as JSON Patch: an emptyDir volume and its mount per path, and
+    /// one seed init container for the paths that ship files (Compose has no
+    /// init containers and seeds through named volumes instead).
     fn writable_rule(
         &mut self,
         at: ContainerRef,
         name: &str,
         c: &Value,
-        wanted: &[Wanted],
+        wanted: &WritablePaths,
         mounts: &mut Mounts,
     ) {
         let mut seeds: Vec<(String, String)> = Vec::new(); // (path, volume)
-        for w in wanted {
+        for w in wanted.list() {
             let wp = &w.spec;
-            match mounts.coverage(&w.key) {
-                Ok(()) => continue,
-                Err(Some((there, why))) => {
+            // Kubernetes mounts in path order: the nearest mount decides.
+            match writable_paths::decide(
+                mounts,
+                &w.key,
+                self.options.writable_paths,
+                Nesting::Nearest,
+            ) {
+                Decision::Covered => continue,
+                Decision::Blocked { at: there, why } => {
                     let message = if there == w.key {
                         format!(
                             "container {name:?}: {} stays read-only: {why} is there",
@@ -846,14 +791,14 @@ impl<'a> Ctx<'a, '_> {
                     self.warn(name, message);
                     continue;
                 }
-                Err(None) => {}
-            }
-            if self.options.writable_paths == RuleMode::Warn {
-                self.warn(
-                    name,
-                    format!("container {name:?}: would add emptyDir at {}", wp.path),
-                );
-                continue;
+                Decision::WouldAdd { .. } => {
+                    self.warn(
+                        name,
+                        format!("container {name:?}: would add emptyDir at {}", wp.path),
+                    );
+                    continue;
+                }
+                Decision::Add { .. } => {}
             }
             let volume = volume_name(name, &wp.path, self.volume_names);
             let mut empty_dir = Map::new();
@@ -908,17 +853,16 @@ impl<'a> Ctx<'a, '_> {
                     c.get("image").and_then(Value::as_str).unwrap_or("")
                 ),
             );
-            mounts.push(
-                Mount {
-                    origin: Origin::Added,
-                    clean: String::new(),
-                    key: String::new(),
-                    read_only: None,
-                    secret: false,
-                    sub_path: false,
-                },
-                &wp.path,
-            );
+            let r = resolve(&wp.path);
+            mounts.push(Mount {
+                source: None,
+                path: r.clean,
+                key: r.key,
+                access: Access::Writable,
+                secret: false,
+                sub_path: false,
+                scratch: false,
+            });
             if wp.seed {
                 seeds.push((wp.path.clone(), volume));
             }
@@ -946,69 +890,5 @@ impl<'a> Ctx<'a, '_> {
                 ),
             );
         }
-    }
-
-    fn read_only_rule(&mut self, at: ContainerRef, name: &str, c: &Value, profile: String) {
-        let current = c
-            .get("securityContext")
-            .and_then(|s| s.get("readOnlyRootFilesystem"))
-            .and_then(Value::as_bool);
-        let enforce = self.options.read_only_root == RuleMode::Enforce;
-        match current {
-            Some(true) => {}
-            Some(false) if !self.options.override_explicit_false => {
-                self.warn(
-                    name,
-                    format!(
-                        "container {name:?}: readOnlyRootFilesystem: false kept (set explicitly)"
-                    ),
-                );
-            }
-            _ if !enforce => {
-                self.warn(
-                    name,
-                    format!("container {name:?}: would set readOnlyRootFilesystem: true"),
-                );
-            }
-            previous => {
-                let reason = if previous == Some(false) {
-                    "explicit readOnlyRootFilesystem: false overridden by configuration".to_string()
-                } else {
-                    format!("root filesystem made read-only (profile {profile})")
-                };
-                self.change(
-                    Rule::ReadOnlyRoot,
-                    name,
-                    Action::SetReadOnlyRoot { container: at },
-                    reason,
-                );
-            }
-        }
-    }
-}
-
-/// Where a secret may not sit, for one container.
-struct Places<'a> {
-    /// The configured shared directories.
-    shared: &'a HashSet<String>,
-    /// The container's working directory, app dirs and writable paths.
-    own_shared: &'a HashSet<String>,
-    /// The container's writable paths.
-    wanted: &'a PathIndex,
-}
-
-impl Places<'_> {
-    fn is_shared(&self, key: &str) -> bool {
-        self.shared.contains(key) || self.own_shared.contains(key)
-    }
-
-    /// A secret at `key` would satisfy the rule, so a second pass leaves it:
-    /// not shared, nothing mounted or wanted there or under it.
-    fn allows_secret_at(&self, key: &str, mounts: &PathIndex) -> bool {
-        !self.is_shared(key)
-            && !mounts.contains(key)
-            && !mounts.has_below(key)
-            && !self.wanted.contains(key)
-            && !self.wanted.has_below(key)
     }
 }

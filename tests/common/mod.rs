@@ -2,11 +2,9 @@
 //! the corpus run and the admission fixtures.
 #![allow(dead_code)]
 
-use pod_hardener::harden::paths::resolve;
+use pod_hardener::harden::paths::{is_within, resolve};
 use pod_hardener::harden::volumes::{Access, VolumeClass};
-use pod_hardener::harden::{
-    claim_names, harden, plan::is_within, validate_pod_spec, Location, Options, RuleMode,
-};
+use pod_hardener::harden::{claim_names, harden, validate_pod_spec, Location, Options, RuleMode};
 use pod_hardener::profile::Catalog;
 use serde_json::Value;
 

@@ -236,7 +236,7 @@ fn the_diff_is_a_patch_of_the_file() {
     );
     // Warnings go to stderr, so that stdout is nothing but the patch.
     assert!(
-        stderr(&out).contains("secret mount moved"),
+        stderr(&out).contains("; the app must now read it there"),
         "{}",
         stderr(&out)
     );

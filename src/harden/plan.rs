@@ -564,21 +564,28 @@ impl<'a> Ctx<'a, '_> {
         if self.options.writable_paths != RuleMode::Off && read_only_root {
             self.writable_rule(at, &name, c, &wanted, &mut mounts);
         }
-        for data in resolution.data_paths() {
-            if mounts.coverage(&resolve(data).key).is_err() {
-                self.warn(
-                    &name,
-                    format!("container {name:?}: no volume at data path {data}; data would be lost on restart"),
-                );
-            }
-        }
-
-        // Rule 3: read-only root.
+        // Rule 3 decided here, applied below: the data-path warning says
+        // what the root's setting means for an unmounted data directory.
         let current = c
             .get("securityContext")
             .and_then(|s| s.get("readOnlyRootFilesystem"))
             .and_then(Value::as_bool);
         let root = read_only_root::decide(current, read_only_root, self.options);
+        let consequence = if matches!(root, Root::AlreadyReadOnly | Root::Set { .. }) {
+            "writes fail on the read-only root"
+        } else {
+            "data is lost on restart"
+        };
+        for data in resolution.data_paths() {
+            if mounts.coverage(&resolve(data).key).is_err() {
+                self.warn(
+                    &name,
+                    format!("container {name:?}: no volume at data path {data}: {consequence}"),
+                );
+            }
+        }
+
+        // Rule 3: read-only root.
         if !matches!(root, Root::RuleOff | Root::ProfileKeepsWritable) {
             if let Some(how) = can_remount_root(c) {
                 self.warn(
@@ -717,7 +724,7 @@ impl<'a> Ctx<'a, '_> {
                         );
                         self.warn(
                             name,
-                            format!("container {name:?}: secret mount moved {from} -> {to}"),
+                            format!("container {name:?}: secret mount moved {from} -> {to}; the app must now read it there"),
                         );
                     } else {
                         self.warn(

@@ -351,11 +351,16 @@ fn seeded_paths_get_an_init_container_that_is_left_alone_later() {
         init["volumeMounts"][0]["name"],
         out["spec"]["containers"][0]["volumeMounts"][1]["name"]
     );
-    // dataPaths without a volume: a warning.
-    assert!(plan
-        .warnings
-        .iter()
-        .any(|w| w.message.contains("/opt/search/data")));
+    // dataPaths without a volume: a warning that says what happens there
+    // under the read-only root the pod now has.
+    assert!(
+        warned(
+            &plan,
+            "no volume at data path /opt/search/data: writes fail on the read-only root"
+        ),
+        "{:?}",
+        plan.warnings
+    );
 }
 
 #[test]
@@ -930,8 +935,12 @@ fn a_profile_keeping_the_root_writable_still_moves_secrets_only() {
         "{:?}",
         plan.warnings
     );
+    // The root stays writable: the data is lost on restart, not refused.
     assert!(
-        warned(&plan, "no volume at data path /data"),
+        warned(
+            &plan,
+            "no volume at data path /data: data is lost on restart"
+        ),
         "{:?}",
         plan.warnings
     );

@@ -9,6 +9,7 @@
 //! wire format wants a base64 string (see `tests::patch_is_base64_on_the_wire`).
 
 mod decode;
+mod policy;
 
 use std::collections::BTreeMap;
 
@@ -19,9 +20,9 @@ use serde_json::Value;
 
 use decode::Request;
 pub use decode::{Limits, Overrun, MAX_DEPTH, MAX_KEPT_BYTES};
+pub use policy::{Mode, OnError, Policy};
 
-use crate::config::{Mode, OnError};
-use crate::harden::{harden, Action, Location, Options, Plan, Rule};
+use crate::harden::{harden, Action, Location, Plan, Rule};
 use crate::profile::Catalog;
 
 /// Most warnings a response carries; the API server keeps 4096 bytes in all.
@@ -31,10 +32,7 @@ const MAX_WARNINGS: usize = 12;
 #[derive(Debug, Clone)]
 pub struct Context<'a> {
     pub catalog: &'a Catalog,
-    pub options: &'a Options,
-    pub mode: Mode,
-    pub on_error: OnError,
-    pub skip_namespaces: &'a [String],
+    pub policy: &'a Policy,
     pub max_body_bytes: usize,
 }
 
@@ -224,7 +222,11 @@ pub fn review_within(
             "AdmissionReview request has no uid".into(),
         ));
     }
-    let mode = if dry_run_path { Mode::DryRun } else { ctx.mode };
+    let mode = if dry_run_path {
+        Mode::DryRun
+    } else {
+        ctx.policy.mode
+    };
     let (response, outcome, ops_by_rule, ops) = decide(&request, mode, ctx, limits);
     let pod = request
         .object
@@ -293,7 +295,7 @@ fn decide(request: &Request, mode: Mode, ctx: &Context<'_>, limits: &Limits) -> 
         return (response, Outcome::Ignored, Vec::new(), 0);
     }
     let namespace = request.namespace.as_ref().map_or("", |n| &*n.0);
-    if ctx.skip_namespaces.iter().any(|n| n == namespace) {
+    if ctx.policy.skip_namespaces.iter().any(|n| n == namespace) {
         response.audit_annotations.insert(
             "skipped".into(),
             format!("namespace {namespace} is skipped"),
@@ -301,25 +303,25 @@ fn decide(request: &Request, mode: Mode, ctx: &Context<'_>, limits: &Limits) -> 
         return (response, Outcome::Skipped, Vec::new(), 0);
     }
     let object = match (&request.object, request.overrun) {
-        (_, Some(overrun)) => return unprocessable(response, ctx.on_error, overrun),
+        (_, Some(overrun)) => return unprocessable(response, ctx.policy.on_error, overrun),
         (Some(o), None) if o.get("spec").is_some_and(Value::is_object) => o,
         _ => {
             return cannot_process(
                 response,
-                ctx.on_error,
+                ctx.policy.on_error,
                 "request.object has no spec",
                 Outcome::Error,
             )
         }
     };
     if limits.expired() {
-        return unprocessable(response, ctx.on_error, Overrun::Deadline);
+        return unprocessable(response, ctx.policy.on_error, Overrun::Deadline);
     }
-    let hardened = harden(object, &Location::pod(), ctx.catalog, ctx.options);
+    let hardened = harden(object, &Location::pod(), ctx.catalog, &ctx.policy.options);
     // A patch finished past the budget is not sent either: the budget is what
     // the server promises, and it may already have answered for this review.
     if limits.expired() {
-        return unprocessable(response, ctx.on_error, Overrun::Deadline);
+        return unprocessable(response, ctx.policy.on_error, Overrun::Deadline);
     }
     let plan = &hardened.plan;
     if let Some(problem) = plan.invalid.first() {
@@ -330,7 +332,7 @@ fn decide(request: &Request, mode: Mode, ctx: &Context<'_>, limits: &Limits) -> 
             .insert("error".into(), reason.clone());
         response.warnings =
             limit_warnings(plan.warnings.iter().map(|w| w.message.clone()).collect());
-        return if ctx.on_error == OnError::Deny {
+        return if ctx.policy.on_error == OnError::Deny {
             response.allowed = false;
             response.status = Some(serde_json::json!({"code": 400, "message": reason}));
             (response, Outcome::Denied, Vec::new(), 0)

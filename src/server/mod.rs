@@ -21,33 +21,11 @@ use actix_web::web::Bytes;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use futures_util::StreamExt;
 
-use crate::admission::{self, Context, Limits, Rejection, Reviewed};
-use crate::config::{Config, Mode, OnError};
-use crate::harden::Options;
+use crate::admission::{self, Context, Limits, Mode, Policy, Rejection, Reviewed};
+use crate::config::Config;
 use crate::profile::Catalog;
 use connections::{BodyBudget, BodyShare, Connection};
 use metrics::{Metrics, ReasonLabels, ReviewLabels, RuleLabels};
-
-/// The hot-reloadable part of the configuration: what decides a review.
-/// Addresses, TLS, workers and logging need a restart.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Policy {
-    pub options: Options,
-    pub mode: Mode,
-    pub on_error: OnError,
-    pub skip_namespaces: Vec<String>,
-}
-
-impl Policy {
-    pub fn from_config(config: &Config) -> Self {
-        Policy {
-            options: config.options(),
-            mode: config.mode,
-            on_error: config.on_error,
-            skip_namespaces: config.skip_namespaces.clone(),
-        }
-    }
-}
 
 /// What every request reads; catalog and policy are swapped on reload.
 pub struct State {
@@ -331,10 +309,7 @@ fn review_now(
     let policy = state.policy();
     let ctx = Context {
         catalog: &catalog,
-        options: &policy.options,
-        mode: policy.mode,
-        on_error: policy.on_error,
-        skip_namespaces: &policy.skip_namespaces,
+        policy: &policy,
         max_body_bytes: state.config.server.max_body_bytes,
     };
     // The content type was checked by `receive`.
@@ -585,7 +560,7 @@ pub async fn run(config: Config, source: reload::ConfigSource) -> Result<(), Str
     let store = Arc::new(tls::CertStore::new(pair.key));
     let state = web::Data::new(State {
         catalog: RwLock::new(Arc::new(catalog)),
-        policy: RwLock::new(Arc::new(Policy::from_config(&config))),
+        policy: RwLock::new(Arc::new(config.policy())),
         config: config.clone(),
         metrics,
         ready: AtomicBool::new(false),

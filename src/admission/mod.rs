@@ -33,6 +33,8 @@ const MAX_WARNINGS: usize = 12;
 pub struct Context<'a> {
     pub catalog: &'a Catalog,
     pub policy: &'a Policy,
+    /// The largest body `review` accepts; `review_within` takes a body
+    /// already checked against it.
     pub max_body_bytes: usize,
 }
 
@@ -155,46 +157,56 @@ struct Response {
 }
 
 /// `application/json`, with or without parameters.
-pub fn is_json_content_type(content_type: &str) -> bool {
+fn is_json_content_type(content_type: &str) -> bool {
     content_type
         .split(';')
         .next()
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// Reviews one AdmissionReview body. `dry_run_path` is true when the request
-/// came in on the dry-run URL. The default limits, no time budget.
+/// Refuses a request that does not declare a JSON body. The server checks
+/// the header before it reads the body; `review` for a request held whole.
+pub fn check_content_type(content_type: Option<&str>) -> Result<(), Rejection> {
+    match content_type {
+        Some(ct) if is_json_content_type(ct) => Ok(()),
+        other => Err(Rejection::UnsupportedMediaType(
+            other.unwrap_or("").to_string(),
+        )),
+    }
+}
+
+/// Refuses a body of `size` bytes past `limit`: the declared size, each
+/// growth of a body being read, or a body held whole.
+pub fn check_size(size: usize, limit: usize) -> Result<(), Rejection> {
+    if size > limit {
+        return Err(Rejection::TooLarge { size, limit });
+    }
+    Ok(())
+}
+
+/// Reviews one whole AdmissionReview request: checks its content type and
+/// size, then reviews it with the default limits and no time budget.
+/// `dry_run_path` is true when the request came in on the dry-run URL.
 pub fn review(
     body: &[u8],
     content_type: Option<&str>,
     dry_run_path: bool,
     ctx: &Context<'_>,
 ) -> Result<Reviewed, Rejection> {
-    review_within(body, content_type, dry_run_path, ctx, &Limits::default())
+    check_content_type(content_type)?;
+    check_size(body.len(), ctx.max_body_bytes)?;
+    review_within(body, dry_run_path, ctx, &Limits::default())
 }
 
-/// `review` within `limits`: a pod past them is answered per `on_error`.
+/// Reviews a body whose content type and size were checked (by `review`, or
+/// by the server as it read it) within `limits`: a pod past them is answered
+/// per `on_error`.
 pub fn review_within(
     body: &[u8],
-    content_type: Option<&str>,
     dry_run_path: bool,
     ctx: &Context<'_>,
     limits: &Limits,
 ) -> Result<Reviewed, Rejection> {
-    match content_type {
-        Some(ct) if is_json_content_type(ct) => {}
-        other => {
-            return Err(Rejection::UnsupportedMediaType(
-                other.unwrap_or("").to_string(),
-            ))
-        }
-    }
-    if body.len() > ctx.max_body_bytes {
-        return Err(Rejection::TooLarge {
-            size: body.len(),
-            limit: ctx.max_body_bytes,
-        });
-    }
     // One pass, keeping only what a review reads. Only a body that fails is
     // looked at again, to say what is wrong with it. UTF-8 is checked first
     // because serde_json does not check the strings it skips.

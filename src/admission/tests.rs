@@ -453,12 +453,12 @@ fn dropped_fields_cost_nothing_kept_ones_are_bounded() {
     };
     // 20,000 env entries and args: dropped, so the pod is hardened in 64 KiB.
     let body = with_object("pod-create-simple.json", pod_with_unread_fields(20_000));
-    let r = review_within(&body, Some("application/json"), false, &c, &small).unwrap();
+    let r = review_within(&body, false, &c, &small).unwrap();
     assert_eq!(r.outcome, Outcome::Patched);
     // 20,000 mounts are read by the rules: past 64 KiB the pod is answered
     // per on_error, with a warning saying why.
     let body = with_mounts(20_000);
-    let r = review_within(&body, Some("application/json"), false, &c, &small).unwrap();
+    let r = review_within(&body, false, &c, &small).unwrap();
     assert_eq!(r.outcome, Outcome::Error);
     assert_allowed_unchanged(&r, "needs more than");
     // The default limit holds a pod of 2,000 mounts.
@@ -535,16 +535,16 @@ fn past_the_time_budget_the_pod_is_allowed_unchanged_or_denied() {
         ..Limits::default()
     };
     let body = fixture("pod-create-deployment-like.json");
-    let r = review_within(&body, Some("application/json"), false, &c, &spent).unwrap();
+    let r = review_within(&body, false, &c, &spent).unwrap();
     assert_eq!(r.outcome, Outcome::OverBudget);
     assert_allowed_unchanged(&r, "time budget");
     p.on_error = OnError::Deny;
     let c = ctx(&catalog, &p);
-    let r = review_within(&body, Some("application/json"), false, &c, &spent).unwrap();
+    let r = review_within(&body, false, &c, &spent).unwrap();
     assert_eq!(r.outcome, Outcome::Denied);
     // A request the webhook does not change is answered as before.
     let body = fixture("pod-update-label.json");
-    let r = review_within(&body, Some("application/json"), false, &c, &spent).unwrap();
+    let r = review_within(&body, false, &c, &spent).unwrap();
     assert_eq!(r.outcome, Outcome::Ignored);
 }
 

@@ -312,8 +312,8 @@ fn review_now(
         policy: &policy,
         max_body_bytes: state.config.server.max_body_bytes,
     };
-    // The content type was checked by `receive`.
-    admission::review_within(body, Some("application/json"), dry_run_path, &ctx, limits)
+    // Content type and size were checked by `receive`.
+    admission::review_within(body, dry_run_path, &ctx, limits)
 }
 
 /// A large body's review on a blocking thread, holding its slot (at most
@@ -379,11 +379,7 @@ async fn receive(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    if !content_type
-        .as_deref()
-        .is_some_and(admission::is_json_content_type)
-    {
-        let rejection = Rejection::UnsupportedMediaType(content_type.unwrap_or_default());
+    if let Err(rejection) = admission::check_content_type(content_type.as_deref()) {
         return Err(reject_after_draining(state, &rejection, payload).await);
     }
     let declared = req
@@ -391,8 +387,7 @@ async fn receive(
         .get(actix_web::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if let Some(size) = declared.filter(|s| *s > limit) {
-        let rejection = Rejection::TooLarge { size, limit };
+    if let Some(Err(rejection)) = declared.map(|size| admission::check_size(size, limit)) {
         return Err(reject_after_draining(state, &rejection, payload).await);
     }
     // actix's client_request_timeout covers only the head: without this a
@@ -475,12 +470,7 @@ async fn read_body(
         let chunk =
             chunk.map_err(|e| Rejection::BadRequest(format!("cannot read the body: {e}")))?;
         budget.take(share, chunk.len()).await;
-        if body.len() + chunk.len() > limit {
-            return Err(Rejection::TooLarge {
-                size: body.len() + chunk.len(),
-                limit,
-            });
-        }
+        admission::check_size(body.len() + chunk.len(), limit)?;
         body.extend_from_slice(&chunk);
     }
     Ok(body)

@@ -1,6 +1,7 @@
 //! The command-line shells around the engine: each command reads its input,
 //! calls the pure core, and prints. One file per command.
 
+pub mod args;
 pub mod audit;
 pub mod certs;
 pub mod compose;
@@ -9,10 +10,13 @@ pub mod doctor;
 pub mod plugin;
 pub mod preview;
 pub mod profiles;
+mod run;
 
 use std::path::PathBuf;
 
 use crate::profile::Catalog;
+
+pub use run::run;
 
 /// Exit code for bad input (a file that does not parse, an invalid profile).
 pub const EXIT_BAD_INPUT: i32 = 1;

@@ -8,7 +8,7 @@ use clap::{CommandFactory, FromArgMatches};
 
 use super::args::{Cli, Command, ConfigCommand, ProfilesCommand};
 use super::preview::Output;
-use super::EXIT_BAD_INPUT;
+use super::{CliError, EXIT_BAD_INPUT, EXIT_USAGE};
 use crate::cli;
 
 fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, String> {
@@ -31,11 +31,6 @@ fn init_logging(config: &crate::config::Config) {
         crate::config::LogFormat::Json => builder.json().flatten_event(true).init(),
         crate::config::LogFormat::Text => builder.init(),
     }
-}
-
-fn fail(code: i32, message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::from(code as u8)
 }
 
 /// `preview --write`: the edit made, or why the file was left as it was.
@@ -71,7 +66,18 @@ pub fn run() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    match cli.command {
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            ExitCode::from(e.code as u8)
+        }
+    }
+}
+
+/// Runs one subcommand: its exit code, or the error to print and exit with.
+fn dispatch(command: Command) -> Result<ExitCode, CliError> {
+    match command {
         Command::Preview {
             file,
             output,
@@ -80,19 +86,16 @@ pub fn run() -> ExitCode {
             write,
         } => {
             if write && file.as_os_str() == "-" {
-                return fail(
-                    EXIT_BAD_INPUT,
+                return Err(CliError::bad_input(
                     "--write edits a file in place: give its path, not - (stdin)",
-                );
+                ));
             }
             let config = match crate::config::load(config.as_deref(), serde_json::json!({})) {
                 Ok(c) => c,
-                Err(e) => return fail(2, e),
+                Err(e) => return Err(CliError::usage(e)),
             };
-            let catalog = match cli::load_catalog(&profiles.files, !profiles.no_builtin_profiles) {
-                Ok(c) => c,
-                Err(e) => return fail(EXIT_BAD_INPUT, e),
-            };
+            let catalog = cli::load_catalog(&profiles.files, !profiles.no_builtin_profiles)
+                .map_err(CliError::bad_input)?;
             let mut text = String::new();
             let read = if file.as_os_str() == "-" {
                 std::io::stdin().read_to_string(&mut text).map(|_| ())
@@ -100,7 +103,7 @@ pub fn run() -> ExitCode {
                 std::fs::read_to_string(&file).map(|t| text = t)
             };
             if let Err(e) = read {
-                return fail(EXIT_BAD_INPUT, format!("{}: {e}", file.display()));
+                return Err(CliError::bad_input(format!("{}: {e}", file.display())));
             }
             match cli::preview::preview(&text, &catalog, &config.options()) {
                 Ok(docs) => {
@@ -108,10 +111,8 @@ pub fn run() -> ExitCode {
                         std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
                     let mut notes = cli::preview::notes(&docs);
                     if write {
-                        match preview_write(&file, &text, &docs) {
-                            Ok(done) => notes.push(done),
-                            Err(e) => return fail(EXIT_BAD_INPUT, e),
-                        }
+                        notes
+                            .push(preview_write(&file, &text, &docs).map_err(CliError::bad_input)?);
                     } else if output == Output::Diff {
                         let name = file.display().to_string();
                         let name = if name == "-" { "stdin" } else { &name };
@@ -127,9 +128,9 @@ pub fn run() -> ExitCode {
                     for note in notes {
                         eprintln!("pod-hardener: {}: {note}", file.display());
                     }
-                    ExitCode::SUCCESS
+                    Ok(ExitCode::SUCCESS)
                 }
-                Err(e) => fail(EXIT_BAD_INPUT, format!("{}: {e}", file.display())),
+                Err(e) => Err(CliError::bad_input(format!("{}: {e}", file.display()))),
             }
         }
         Command::Serve(args) => {
@@ -138,7 +139,7 @@ pub fn run() -> ExitCode {
                 Err(e) => {
                     let message = format!("invalid configuration: {e}");
                     crate::server::write_termination_message(&message);
-                    return fail(2, message);
+                    return Err(CliError::usage(message));
                 }
             };
             init_logging(&config);
@@ -147,12 +148,12 @@ pub fn run() -> ExitCode {
                 flags: args.overrides(),
             };
             match actix_web::rt::System::new().block_on(crate::server::run(config, source)) {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(e) => {
                     // Once: the log is where an operator reads it (stderr).
                     tracing::error!(error = %e, "cannot serve");
                     crate::server::write_termination_message(&format!("cannot serve: {e}"));
-                    ExitCode::from(2)
+                    Ok(ExitCode::from(EXIT_USAGE as u8))
                 }
             }
         }
@@ -160,9 +161,9 @@ pub fn run() -> ExitCode {
             let (out, ok) = cli::profiles::check(&files);
             print!("{out}");
             if ok {
-                ExitCode::SUCCESS
+                Ok(ExitCode::SUCCESS)
             } else {
-                ExitCode::from(EXIT_BAD_INPUT as u8)
+                Ok(ExitCode::from(EXIT_BAD_INPUT as u8))
             }
         }
         Command::Profiles(ProfilesCommand::List { profiles }) => {
@@ -172,9 +173,9 @@ pub fn run() -> ExitCode {
                         "{}",
                         cli::profiles::list(&c, std::io::stdout().is_terminal())
                     );
-                    ExitCode::SUCCESS
+                    Ok(ExitCode::SUCCESS)
                 }
-                Err(e) => fail(EXIT_BAD_INPUT, e),
+                Err(e) => Err(CliError::bad_input(e)),
             }
         }
         Command::Profiles(ProfilesCommand::Explain { image, profiles }) => {
@@ -183,9 +184,9 @@ pub fn run() -> ExitCode {
             match result {
                 Ok(out) => {
                     print!("{out}");
-                    ExitCode::SUCCESS
+                    Ok(ExitCode::SUCCESS)
                 }
-                Err(e) => fail(EXIT_BAD_INPUT, e),
+                Err(e) => Err(CliError::bad_input(e)),
             }
         }
         Command::Certs(args) => {
@@ -201,25 +202,20 @@ pub fn run() -> ExitCode {
             match cli::certs::run(&request) {
                 Ok(report) => {
                     print!("{report}");
-                    ExitCode::SUCCESS
+                    Ok(ExitCode::SUCCESS)
                 }
-                Err(e) => fail(EXIT_BAD_INPUT, e),
+                Err(e) => Err(CliError::bad_input(e)),
             }
         }
         Command::Compose(args) => {
             let config = match crate::config::load(args.config.as_deref(), serde_json::json!({})) {
                 Ok(c) => c,
-                Err(e) => return fail(2, e),
+                Err(e) => return Err(CliError::usage(e)),
             };
             let catalog =
-                match cli::load_catalog(&args.profiles.files, !args.profiles.no_builtin_profiles) {
-                    Ok(c) => c,
-                    Err(e) => return fail(EXIT_BAD_INPUT, e),
-                };
-            let files = match cli::compose::read_files(&args.compose_files) {
-                Ok(f) => f,
-                Err(e) => return fail(e.code, e.message),
-            };
+                cli::load_catalog(&args.profiles.files, !args.profiles.no_builtin_profiles)
+                    .map_err(CliError::bad_input)?;
+            let files = cli::compose::read_files(&args.compose_files)?;
             let request = cli::compose::Request {
                 catalog: &catalog,
                 options: &config.options(),
@@ -229,13 +225,8 @@ pub fn run() -> ExitCode {
                 resolver: args.resolve_with,
                 colour: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
             };
-            match cli::compose::run(&files, &request) {
-                Ok(out) => {
-                    print!("{out}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(e.code, e.message),
-            }
+            print!("{}", cli::compose::run(&files, &request)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Audit(a) => {
             let args = cli::audit::AuditArgs {
@@ -251,10 +242,10 @@ pub fn run() -> ExitCode {
             match block_on(cli::audit::run(&args)) {
                 Ok(Ok((out, code))) => {
                     print!("{out}");
-                    ExitCode::from(code as u8)
+                    Ok(ExitCode::from(code as u8))
                 }
-                Ok(Err((code, e))) => fail(code, e),
-                Err(e) => fail(2, e),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(CliError::usage(e)),
             }
         }
         Command::Doctor(d) => {
@@ -265,10 +256,9 @@ pub fn run() -> ExitCode {
                     namespace: d.namespace,
                 },
                 _ => {
-                    return fail(
-                        EXIT_BAD_INPUT,
+                    return Err(CliError::bad_input(
                         "give a POD, or --logs FILE with --image IMAGE",
-                    )
+                    ))
                 }
             };
             let args = cli::doctor::DoctorArgs {
@@ -283,19 +273,19 @@ pub fn run() -> ExitCode {
             match block_on(cli::doctor::run(&args)) {
                 Ok(Ok(out)) => {
                     print!("{out}");
-                    ExitCode::SUCCESS
+                    Ok(ExitCode::SUCCESS)
                 }
-                Ok(Err((code, e))) => fail(code, e),
-                Err(e) => fail(2, e),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(CliError::usage(e)),
             }
         }
         Command::Config(ConfigCommand::Print { config }) => {
             match cli::config_print::render(config.as_deref(), serde_json::json!({})) {
                 Ok(out) => {
                     print!("{out}");
-                    ExitCode::SUCCESS
+                    Ok(ExitCode::SUCCESS)
                 }
-                Err(e) => fail(2, e),
+                Err(e) => Err(CliError::usage(e)),
             }
         }
     }

@@ -3,7 +3,11 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::audit::render::Format;
+use crate::compose::render::Output;
+use crate::compose::TmpfsSyntax;
 
 /// Makes every pod's containers immutable at runtime without breaking them:
 /// a read-only root filesystem, an emptyDir for each path the image writes to,
@@ -163,13 +167,13 @@ pub struct ComposeArgs {
     pub compose_files: Vec<PathBuf>,
     /// override: additions only; merged: the whole file hardened; diff; json: changes and reasons.
     #[arg(short, long, value_enum, default_value = "override")]
-    pub output: crate::compose::render::Output,
+    pub output: ComposeOutput,
     /// Use this profile for a service (e.g. one built from source): SERVICE=NAME (repeatable).
     #[arg(long = "profile-for", value_name = "SERVICE=NAME")]
     pub profile_for: Vec<String>,
     /// short: tmpfs: [/tmp:size=64m]; long: volumes entries of type tmpfs (honoured by Swarm).
     #[arg(long, value_enum, default_value = "short")]
-    pub tmpfs_syntax: crate::compose::TmpfsSyntax,
+    pub tmpfs_syntax: TmpfsSyntaxArg,
     /// builtin: resolve anchors, extends, .env and -f files in-process; compose: use
     /// `docker compose config` (or `docker-compose config`) from PATH.
     #[arg(long, value_enum, default_value = "builtin")]
@@ -192,7 +196,7 @@ pub struct AuditCommand {
     /// table: per namespace with a summary line; json: one record per workload with its patch; markdown: a report to share;
     /// policyreport: wgpolicyk8s.io/v1alpha2 PolicyReports per namespace and a ClusterPolicyReport (YAML, for kubectl apply).
     #[arg(short, long, value_enum, default_value = "table")]
-    pub output: crate::audit::render::Format,
+    pub output: AuditFormat,
     #[command(flatten)]
     pub profiles: ProfileArgs,
     /// The webhook's configuration file (rules, skipped namespaces, profile files).
@@ -372,4 +376,77 @@ pub enum ConfigCommand {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+}
+
+// The core's format enums stay free of clap: these are their command-line
+// spellings and help, each mapped onto the core's enum.
+
+/// `compose --output`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ComposeOutput {
+    /// A Compose override file with only the additions:
+    /// `docker compose -f docker-compose.yml -f docker-compose.hardened.yml up`.
+    Override,
+    /// The whole project (all -f files merged), hardened.
+    Merged,
+    /// A unified diff of the merged project before and after (coloured on a terminal).
+    Diff,
+    /// Per service: profile, changes with reasons, warnings.
+    Json,
+}
+
+impl From<ComposeOutput> for Output {
+    fn from(output: ComposeOutput) -> Self {
+        match output {
+            ComposeOutput::Override => Output::Override,
+            ComposeOutput::Merged => Output::Merged,
+            ComposeOutput::Diff => Output::Diff,
+            ComposeOutput::Json => Output::Json,
+        }
+    }
+}
+
+/// `compose --tmpfs-syntax`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TmpfsSyntaxArg {
+    /// `tmpfs: [/tmp:size=64m]`, understood by every Compose version and
+    /// merged by appending.
+    Short,
+    /// `volumes: [{type: tmpfs, target: /tmp, tmpfs: {size: 67108864}}]`,
+    /// which `docker stack deploy` (Swarm) honours.
+    Long,
+}
+
+impl From<TmpfsSyntaxArg> for TmpfsSyntax {
+    fn from(syntax: TmpfsSyntaxArg) -> Self {
+        match syntax {
+            TmpfsSyntaxArg::Short => TmpfsSyntax::Short,
+            TmpfsSyntaxArg::Long => TmpfsSyntax::Long,
+        }
+    }
+}
+
+/// `audit --output`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum AuditFormat {
+    /// A table per namespace and a summary line.
+    Table,
+    /// One record per workload with its patch, totals and errors.
+    Json,
+    /// A report to share (issue, wiki, pull request).
+    Markdown,
+    /// wgpolicyk8s.io/v1alpha2 PolicyReports per namespace and a ClusterPolicyReport, as YAML.
+    #[value(name = "policyreport")]
+    PolicyReport,
+}
+
+impl From<AuditFormat> for Format {
+    fn from(format: AuditFormat) -> Self {
+        match format {
+            AuditFormat::Table => Format::Table,
+            AuditFormat::Json => Format::Json,
+            AuditFormat::Markdown => Format::Markdown,
+            AuditFormat::PolicyReport => Format::PolicyReport,
+        }
+    }
 }

@@ -220,8 +220,8 @@ fn dispatch(command: Command) -> Result<ExitCode, CliError> {
                 catalog: &catalog,
                 options: &config.options(),
                 profile_for: &args.profile_for,
-                output: args.output,
-                tmpfs_syntax: args.tmpfs_syntax,
+                output: args.output.into(),
+                tmpfs_syntax: args.tmpfs_syntax.into(),
                 resolver: args.resolve_with,
                 colour: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
             };
@@ -236,7 +236,7 @@ fn dispatch(command: Command) -> Result<ExitCode, CliError> {
                 no_builtin_profiles: a.profiles.no_builtin_profiles,
                 config: a.config,
                 from_cluster: a.from_cluster,
-                output: a.output,
+                output: a.output.into(),
                 quiet: a.quiet,
             };
             match block_on(cli::audit::run(&args)) {

@@ -3,8 +3,7 @@
 //! binary (see `bench/callgrind`). The system allocator, as in the criterion
 //! bench, so the counts cover decode, engine and encode alone.
 
-use pod_hardener::admission::{review, Context};
-use pod_hardener::config::{Mode, OnError};
+use pod_hardener::admission::{review, Context, Mode, OnError, Policy};
 use pod_hardener::harden::Options;
 use pod_hardener::profile::Catalog;
 
@@ -18,12 +17,15 @@ fn main() {
     let catalog = Catalog::builtin();
     let options = Options::default();
     let skip = vec!["kube-system".to_string()];
-    let ctx = Context {
-        catalog: &catalog,
-        options: &options,
+    let policy = Policy {
+        options,
         mode: Mode::Enforce,
         on_error: OnError::Allow,
-        skip_namespaces: &skip,
+        skip_namespaces: skip.clone(),
+    };
+    let ctx = Context {
+        catalog: &catalog,
+        policy: &policy,
         max_body_bytes: 4 << 20,
     };
     let mut bytes = 0;

@@ -51,17 +51,19 @@ fn engine(c: &mut Criterion) {
 
 /// The whole admission function: request bytes in, response bytes out.
 fn admission(c: &mut Criterion) {
-    use pod_hardener::admission::{review, Context};
-    use pod_hardener::config::{Mode, OnError};
+    use pod_hardener::admission::{review, Context, Mode, OnError, Policy};
     let catalog = Catalog::builtin();
     let options = Options::default();
     let skip = vec!["kube-system".to_string()];
-    let ctx = Context {
-        catalog: &catalog,
-        options: &options,
+    let policy = Policy {
+        options,
         mode: Mode::Enforce,
         on_error: OnError::Allow,
-        skip_namespaces: &skip,
+        skip_namespaces: skip.clone(),
+    };
+    let ctx = Context {
+        catalog: &catalog,
+        policy: &policy,
         max_body_bytes: 4 << 20,
     };
     // Every real API-server body in the fixtures directory, so a new fixture

@@ -15,25 +15,10 @@ use crate::harden::options::{
 };
 use crate::harden::{Options, RuleMode};
 
+// The admission core owns these; the loader reads them from its layers.
+pub use crate::admission::{Mode, OnError};
+
 pub const ENV_PREFIX: &str = "POD_HARDENER_";
-
-/// Global admission mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    /// Patch pods.
-    Enforce,
-    /// Never patch; warnings and audit annotations say what would change.
-    DryRun,
-}
-
-/// What to answer for a pod that could not be processed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnError {
-    Allow,
-    Deny,
-}
 
 /// The oldest TLS version the webhook accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -243,6 +228,16 @@ impl Config {
             allow_annotation_tuning: self.allow_annotation_tuning,
             empty_dir_size_limit: self.empty_dirs.size_limit.clone(),
             memory_empty_dir_size_limit: self.empty_dirs.memory_size_limit.clone(),
+        }
+    }
+
+    /// The part of the configuration that decides a review (hot-reloadable).
+    pub fn policy(&self) -> crate::admission::Policy {
+        crate::admission::Policy {
+            options: self.options(),
+            mode: self.mode,
+            on_error: self.on_error,
+            skip_namespaces: self.skip_namespaces.clone(),
         }
     }
 

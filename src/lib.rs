@@ -6,7 +6,9 @@
 //! doctor -> harden, profile` for the cluster-side tools. The three rules are
 //! decided once, in `harden::rules`, over a format-neutral model of a
 //! container: `harden::plan` (pods, JSON Patch) and `compose::plan` (Compose
-//! overrides) are its two adapters. `certs`, `config`, `diff` and `yaml` are
+//! overrides) are its two adapters. `config` is the loader: it builds the
+//! policy `admission` owns (`admission::Policy`) and the rule options, and
+//! only the shell (`server`, `cli`) reads it. `certs`, `diff` and `yaml` are
 //! leaves every layer may use; nothing reaches back up the chain, and only
 //! `cluster` talks to the Kubernetes API.
 #![forbid(unsafe_code)]

@@ -6,8 +6,7 @@
 //! for longer; this runs in CI.
 
 use base64::Engine as _;
-use pod_hardener::admission::{review, Context};
-use pod_hardener::config::{Mode, OnError};
+use pod_hardener::admission::{review, Context, Mode, OnError, Policy};
 use pod_hardener::harden::Options;
 use pod_hardener::profile::Catalog;
 use proptest::prelude::*;
@@ -19,12 +18,15 @@ fn review_enforcing(
 ) -> Result<pod_hardener::admission::Reviewed, pod_hardener::admission::Rejection> {
     let catalog = Catalog::builtin();
     let options = Options::default();
-    let ctx = Context {
-        catalog: &catalog,
-        options: &options,
+    let policy = Policy {
+        options,
         mode: Mode::Enforce,
         on_error: OnError::Allow,
-        skip_namespaces: &[],
+        skip_namespaces: Vec::new(),
+    };
+    let ctx = Context {
+        catalog: &catalog,
+        policy: &policy,
         max_body_bytes: 1 << 20,
     };
     review(body, Some("application/json"), false, &ctx)
@@ -42,12 +44,15 @@ fn check(body: &[u8]) -> Result<(), TestCaseError> {
         (Mode::DryRun, OnError::Allow, false),
         (Mode::Enforce, OnError::Allow, true),
     ] {
-        let ctx = Context {
-            catalog: &catalog,
-            options: &options,
+        let policy = Policy {
+            options: options.clone(),
             mode,
             on_error,
-            skip_namespaces: &skip,
+            skip_namespaces: skip.clone(),
+        };
+        let ctx = Context {
+            catalog: &catalog,
+            policy: &policy,
             max_body_bytes: 1 << 20,
         };
         match review(body, Some("application/json"), dry_run_path, &ctx) {

@@ -364,7 +364,7 @@ async fn the_audit_command_with_the_webhooks_configmaps() {
     )
     .await
     .unwrap_err();
-    assert_eq!(e.0, 2);
+    assert_eq!(e.code, 2);
 }
 
 #[tokio::test]
@@ -404,7 +404,7 @@ async fn the_doctor_command_writes_the_fix_for_a_pod() {
     };
     let e = run_with(Some(&client(&url)), &wrong).await.unwrap_err();
     assert_eq!(
-        e,
+        (e.code, e.message),
         (
             1,
             "pod shop/web-1 has no container \"nope\" (it has web)".to_string()

@@ -3,8 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pod_hardener::admission::{review, Context};
-use pod_hardener::config::{Mode, OnError};
+use pod_hardener::admission::{review, Context, Mode, OnError, Policy};
 use pod_hardener::harden::Options;
 use pod_hardener::profile::Catalog;
 use std::sync::OnceLock;
@@ -21,12 +20,15 @@ fuzz_target!(|data: &[u8]| {
     };
     let options = Options::default();
     let skip = vec!["kube-system".to_string()];
-    let ctx = Context {
-        catalog: catalog(),
-        options: &options,
+    let policy = Policy {
+        options,
         mode: if knobs & 1 == 0 { Mode::Enforce } else { Mode::DryRun },
         on_error: if knobs & 2 == 0 { OnError::Allow } else { OnError::Deny },
-        skip_namespaces: &skip,
+        skip_namespaces: skip.clone(),
+    };
+    let ctx = Context {
+        catalog: catalog(),
+        policy: &policy,
         max_body_bytes: 1 << 20,
     };
     if let Ok(reviewed) = review(body, Some("application/json"), knobs & 4 != 0, &ctx) {

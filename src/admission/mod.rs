@@ -9,6 +9,7 @@
 //! wire format wants a base64 string (see `tests::patch_is_base64_on_the_wire`).
 
 mod decode;
+mod policy;
 
 use std::collections::BTreeMap;
 
@@ -19,9 +20,9 @@ use serde_json::Value;
 
 use decode::Request;
 pub use decode::{Limits, Overrun, MAX_DEPTH, MAX_KEPT_BYTES};
+pub use policy::{Mode, OnError, Policy};
 
-use crate::config::{Mode, OnError};
-use crate::harden::{harden, Action, Location, Options, Plan, Rule};
+use crate::harden::{harden, Action, Location, Plan, Rule};
 use crate::profile::Catalog;
 
 /// Most warnings a response carries; the API server keeps 4096 bytes in all.
@@ -31,10 +32,9 @@ const MAX_WARNINGS: usize = 12;
 #[derive(Debug, Clone)]
 pub struct Context<'a> {
     pub catalog: &'a Catalog,
-    pub options: &'a Options,
-    pub mode: Mode,
-    pub on_error: OnError,
-    pub skip_namespaces: &'a [String],
+    pub policy: &'a Policy,
+    /// The largest body `review` accepts; `review_within` takes a body
+    /// already checked against it.
     pub max_body_bytes: usize,
 }
 
@@ -157,46 +157,56 @@ struct Response {
 }
 
 /// `application/json`, with or without parameters.
-pub fn is_json_content_type(content_type: &str) -> bool {
+fn is_json_content_type(content_type: &str) -> bool {
     content_type
         .split(';')
         .next()
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// Reviews one AdmissionReview body. `dry_run_path` is true when the request
-/// came in on the dry-run URL. The default limits, no time budget.
+/// Refuses a request that does not declare a JSON body. The server checks
+/// the header before it reads the body; `review` for a request held whole.
+pub fn check_content_type(content_type: Option<&str>) -> Result<(), Rejection> {
+    match content_type {
+        Some(ct) if is_json_content_type(ct) => Ok(()),
+        other => Err(Rejection::UnsupportedMediaType(
+            other.unwrap_or("").to_string(),
+        )),
+    }
+}
+
+/// Refuses a body of `size` bytes past `limit`: the declared size, each
+/// growth of a body being read, or a body held whole.
+pub fn check_size(size: usize, limit: usize) -> Result<(), Rejection> {
+    if size > limit {
+        return Err(Rejection::TooLarge { size, limit });
+    }
+    Ok(())
+}
+
+/// Reviews one whole AdmissionReview request: checks its content type and
+/// size, then reviews it with the default limits and no time budget.
+/// `dry_run_path` is true when the request came in on the dry-run URL.
 pub fn review(
     body: &[u8],
     content_type: Option<&str>,
     dry_run_path: bool,
     ctx: &Context<'_>,
 ) -> Result<Reviewed, Rejection> {
-    review_within(body, content_type, dry_run_path, ctx, &Limits::default())
+    check_content_type(content_type)?;
+    check_size(body.len(), ctx.max_body_bytes)?;
+    review_within(body, dry_run_path, ctx, &Limits::default())
 }
 
-/// `review` within `limits`: a pod past them is answered per `on_error`.
+/// Reviews a body whose content type and size were checked (by `review`, or
+/// by the server as it read it) within `limits`: a pod past them is answered
+/// per `on_error`.
 pub fn review_within(
     body: &[u8],
-    content_type: Option<&str>,
     dry_run_path: bool,
     ctx: &Context<'_>,
     limits: &Limits,
 ) -> Result<Reviewed, Rejection> {
-    match content_type {
-        Some(ct) if is_json_content_type(ct) => {}
-        other => {
-            return Err(Rejection::UnsupportedMediaType(
-                other.unwrap_or("").to_string(),
-            ))
-        }
-    }
-    if body.len() > ctx.max_body_bytes {
-        return Err(Rejection::TooLarge {
-            size: body.len(),
-            limit: ctx.max_body_bytes,
-        });
-    }
     // One pass, keeping only what a review reads. Only a body that fails is
     // looked at again, to say what is wrong with it. UTF-8 is checked first
     // because serde_json does not check the strings it skips.
@@ -224,7 +234,11 @@ pub fn review_within(
             "AdmissionReview request has no uid".into(),
         ));
     }
-    let mode = if dry_run_path { Mode::DryRun } else { ctx.mode };
+    let mode = if dry_run_path {
+        Mode::DryRun
+    } else {
+        ctx.policy.mode
+    };
     let (response, outcome, ops_by_rule, ops) = decide(&request, mode, ctx, limits);
     let pod = request
         .object
@@ -293,7 +307,7 @@ fn decide(request: &Request, mode: Mode, ctx: &Context<'_>, limits: &Limits) -> 
         return (response, Outcome::Ignored, Vec::new(), 0);
     }
     let namespace = request.namespace.as_ref().map_or("", |n| &*n.0);
-    if ctx.skip_namespaces.iter().any(|n| n == namespace) {
+    if ctx.policy.skip_namespaces.iter().any(|n| n == namespace) {
         response.audit_annotations.insert(
             "skipped".into(),
             format!("namespace {namespace} is skipped"),
@@ -301,25 +315,25 @@ fn decide(request: &Request, mode: Mode, ctx: &Context<'_>, limits: &Limits) -> 
         return (response, Outcome::Skipped, Vec::new(), 0);
     }
     let object = match (&request.object, request.overrun) {
-        (_, Some(overrun)) => return unprocessable(response, ctx.on_error, overrun),
+        (_, Some(overrun)) => return unprocessable(response, ctx.policy.on_error, overrun),
         (Some(o), None) if o.get("spec").is_some_and(Value::is_object) => o,
         _ => {
             return cannot_process(
                 response,
-                ctx.on_error,
+                ctx.policy.on_error,
                 "request.object has no spec",
                 Outcome::Error,
             )
         }
     };
     if limits.expired() {
-        return unprocessable(response, ctx.on_error, Overrun::Deadline);
+        return unprocessable(response, ctx.policy.on_error, Overrun::Deadline);
     }
-    let hardened = harden(object, &Location::pod(), ctx.catalog, ctx.options);
+    let hardened = harden(object, &Location::pod(), ctx.catalog, &ctx.policy.options);
     // A patch finished past the budget is not sent either: the budget is what
     // the server promises, and it may already have answered for this review.
     if limits.expired() {
-        return unprocessable(response, ctx.on_error, Overrun::Deadline);
+        return unprocessable(response, ctx.policy.on_error, Overrun::Deadline);
     }
     let plan = &hardened.plan;
     if let Some(problem) = plan.invalid.first() {
@@ -330,7 +344,7 @@ fn decide(request: &Request, mode: Mode, ctx: &Context<'_>, limits: &Limits) -> 
             .insert("error".into(), reason.clone());
         response.warnings =
             limit_warnings(plan.warnings.iter().map(|w| w.message.clone()).collect());
-        return if ctx.on_error == OnError::Deny {
+        return if ctx.policy.on_error == OnError::Deny {
             response.allowed = false;
             response.status = Some(serde_json::json!({"code": 400, "message": reason}));
             (response, Outcome::Denied, Vec::new(), 0)

@@ -2,16 +2,22 @@
 //! kube-apiserver sent (tests/fixtures/admission, copied byte for byte).
 
 use super::*;
-use crate::harden::validate_pod_spec;
+use crate::harden::{validate_pod_spec, Options};
 use serde_json::json;
 
-fn ctx<'a>(catalog: &'a Catalog, options: &'a Options, skip: &'a [String]) -> Context<'a> {
-    Context {
-        catalog,
-        options,
+fn policy(options: &Options, skip: &[String]) -> Policy {
+    Policy {
+        options: options.clone(),
         mode: Mode::Enforce,
         on_error: OnError::Allow,
-        skip_namespaces: skip,
+        skip_namespaces: skip.to_vec(),
+    }
+}
+
+fn ctx<'a>(catalog: &'a Catalog, policy: &'a Policy) -> Context<'a> {
+    Context {
+        catalog,
+        policy,
         max_body_bytes: 4 << 20,
     }
 }
@@ -50,7 +56,8 @@ fn real_api_server_fixtures() {
     let catalog = Catalog::builtin();
     let options = Options::default();
     let skip = vec!["kube-system".to_string()];
-    let c = ctx(&catalog, &options, &skip);
+    let p = policy(&options, &skip);
+    let c = ctx(&catalog, &p);
     // (file, outcome, patched?)
     let cases = [
         ("pod-create-simple.json", Outcome::Patched),
@@ -115,7 +122,7 @@ fn patch_is_base64_on_the_wire() {
         &body,
         Some("application/json"),
         false,
-        &ctx(&catalog, &options, &[]),
+        &ctx(&catalog, &policy(&options, &[])),
     )
     .unwrap();
     let text = String::from_utf8(reviewed.body.clone()).unwrap();
@@ -138,7 +145,7 @@ fn the_deployment_like_pod_keeps_its_own_volumes_and_moves_nothing_needlessly() 
         &body,
         Some("application/json"),
         false,
-        &ctx(&catalog, &options, &[]),
+        &ctx(&catalog, &policy(&options, &[])),
     )
     .unwrap();
     let (_, patched) = apply(&body, &reviewed);
@@ -163,9 +170,10 @@ fn dry_run_mode_and_path_patch_nothing_but_say_what_would_change() {
     let catalog = Catalog::builtin();
     let options = Options::default();
     let body = fixture("pod-create-simple.json");
-    let mut c = ctx(&catalog, &options, &[]);
+    let mut p = policy(&options, &[]);
     for (global, path) in [(Mode::DryRun, false), (Mode::Enforce, true)] {
-        c.mode = global;
+        p.mode = global;
+        let c = ctx(&catalog, &p);
         let reviewed = review(&body, Some("application/json"), path, &c).unwrap();
         assert_eq!(reviewed.outcome, Outcome::DryRun);
         let response: Value = serde_json::from_slice(&reviewed.body).unwrap();
@@ -188,7 +196,7 @@ fn skipped_namespaces_and_opt_outs() {
         &body,
         Some("application/json"),
         false,
-        &ctx(&catalog, &options, &skip),
+        &ctx(&catalog, &policy(&options, &skip)),
     )
     .unwrap();
     assert_eq!(reviewed.outcome, Outcome::Skipped);
@@ -198,7 +206,7 @@ fn skipped_namespaces_and_opt_outs() {
         &serde_json::to_vec(&req).unwrap(),
         Some("application/json"),
         false,
-        &ctx(&catalog, &options, &[]),
+        &ctx(&catalog, &policy(&options, &[])),
     )
     .unwrap();
     assert_eq!(reviewed.outcome, Outcome::Skipped);
@@ -213,14 +221,16 @@ fn on_error_allow_or_deny() {
     let mut req: Value = serde_json::from_slice(&fixture("pod-create-simple.json")).unwrap();
     req["request"]["object"] = json!({"kind": "Pod", "metadata": {}});
     let body = serde_json::to_vec(&req).unwrap();
-    let mut c = ctx(&catalog, &options, &[]);
+    let mut p = policy(&options, &[]);
+    let c = ctx(&catalog, &p);
     let r = review(&body, Some("application/json"), false, &c).unwrap();
     assert_eq!(r.outcome, Outcome::Error);
     assert_eq!(
         serde_json::from_slice::<Value>(&r.body).unwrap()["response"]["allowed"],
         true
     );
-    c.on_error = OnError::Deny;
+    p.on_error = OnError::Deny;
+    let c = ctx(&catalog, &p);
     let r = review(&body, Some("application/json"), false, &c).unwrap();
     assert_eq!(r.outcome, Outcome::Denied);
     let v: Value = serde_json::from_slice(&r.body).unwrap();
@@ -235,7 +245,8 @@ fn on_error_allow_or_deny() {
 fn bad_input_is_a_clear_4xx() {
     let catalog = Catalog::builtin();
     let options = Options::default();
-    let mut c = ctx(&catalog, &options, &[]);
+    let p = policy(&options, &[]);
+    let mut c = ctx(&catalog, &p);
     let cases: Vec<(&[u8], Option<&str>, u16, &str)> = vec![
         (b"{}", Some("text/plain"), 415, "content type"),
         (b"{}", None, 415, "content type"),
@@ -434,19 +445,20 @@ fn assert_allowed_unchanged(reviewed: &Reviewed, why: &str) {
 fn dropped_fields_cost_nothing_kept_ones_are_bounded() {
     let catalog = Catalog::builtin();
     let options = Options::default();
-    let c = ctx(&catalog, &options, &[]);
+    let p = policy(&options, &[]);
+    let c = ctx(&catalog, &p);
     let small = Limits {
         max_kept_bytes: 64 << 10,
         ..Limits::default()
     };
     // 20,000 env entries and args: dropped, so the pod is hardened in 64 KiB.
     let body = with_object("pod-create-simple.json", pod_with_unread_fields(20_000));
-    let r = review_within(&body, Some("application/json"), false, &c, &small).unwrap();
+    let r = review_within(&body, false, &c, &small).unwrap();
     assert_eq!(r.outcome, Outcome::Patched);
     // 20,000 mounts are read by the rules: past 64 KiB the pod is answered
     // per on_error, with a warning saying why.
     let body = with_mounts(20_000);
-    let r = review_within(&body, Some("application/json"), false, &c, &small).unwrap();
+    let r = review_within(&body, false, &c, &small).unwrap();
     assert_eq!(r.outcome, Outcome::Error);
     assert_allowed_unchanged(&r, "needs more than");
     // The default limit holds a pod of 2,000 mounts.
@@ -478,7 +490,8 @@ fn a_million_empty_objects_stop_at_the_budget() {
 fn nesting_past_the_limit_is_answered_per_on_error() {
     let catalog = Catalog::builtin();
     let options = Options::default();
-    let mut c = ctx(&catalog, &options, &[]);
+    let mut p = policy(&options, &[]);
+    let c = ctx(&catalog, &p);
     let mut deep = json!("bottom");
     for _ in 0..MAX_DEPTH {
         deep = json!([deep]);
@@ -488,7 +501,8 @@ fn nesting_past_the_limit_is_answered_per_on_error() {
     let body = with_object("pod-create-simple.json", pod);
     let r = review(&body, Some("application/json"), false, &c).unwrap();
     assert_eq!(r.outcome, Outcome::Error);
-    c.on_error = OnError::Deny;
+    p.on_error = OnError::Deny;
+    let c = ctx(&catalog, &p);
     let r = review(&body, Some("application/json"), false, &c).unwrap();
     assert_eq!(r.outcome, Outcome::Denied);
     let v: Value = serde_json::from_slice(&r.body).unwrap();
@@ -504,7 +518,8 @@ fn nesting_past_the_limit_is_answered_per_on_error() {
     }
     pod["status"]["x"] = deep;
     let body = with_object("pod-create-simple.json", pod);
-    c.on_error = OnError::Allow;
+    p.on_error = OnError::Allow;
+    let c = ctx(&catalog, &p);
     let r = review(&body, Some("application/json"), false, &c).unwrap();
     assert_eq!(r.outcome, Outcome::Patched);
 }
@@ -513,21 +528,23 @@ fn nesting_past_the_limit_is_answered_per_on_error() {
 fn past_the_time_budget_the_pod_is_allowed_unchanged_or_denied() {
     let catalog = Catalog::builtin();
     let options = Options::default();
-    let mut c = ctx(&catalog, &options, &[]);
+    let mut p = policy(&options, &[]);
+    let c = ctx(&catalog, &p);
     let spent = Limits {
         deadline: Some(std::time::Instant::now()),
         ..Limits::default()
     };
     let body = fixture("pod-create-deployment-like.json");
-    let r = review_within(&body, Some("application/json"), false, &c, &spent).unwrap();
+    let r = review_within(&body, false, &c, &spent).unwrap();
     assert_eq!(r.outcome, Outcome::OverBudget);
     assert_allowed_unchanged(&r, "time budget");
-    c.on_error = OnError::Deny;
-    let r = review_within(&body, Some("application/json"), false, &c, &spent).unwrap();
+    p.on_error = OnError::Deny;
+    let c = ctx(&catalog, &p);
+    let r = review_within(&body, false, &c, &spent).unwrap();
     assert_eq!(r.outcome, Outcome::Denied);
     // A request the webhook does not change is answered as before.
     let body = fixture("pod-update-label.json");
-    let r = review_within(&body, Some("application/json"), false, &c, &spent).unwrap();
+    let r = review_within(&body, false, &c, &spent).unwrap();
     assert_eq!(r.outcome, Outcome::Ignored);
 }
 
@@ -535,7 +552,8 @@ fn past_the_time_budget_the_pod_is_allowed_unchanged_or_denied() {
 fn duplicate_keys() {
     let catalog = Catalog::builtin();
     let options = Options::default();
-    let c = ctx(&catalog, &options, &[]);
+    let p = policy(&options, &[]);
+    let c = ctx(&catalog, &p);
     // Envelope fields twice: refused, as serde's derive did.
     let e = review(
         br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"a","uid":"b"}}"#,

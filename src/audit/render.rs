@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{Report, Totals, WorkloadAudit};
 
 /// `--output` formats of `audit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// A table per namespace and a summary line.
     Table,
@@ -16,7 +16,6 @@ pub enum Format {
     /// A report to share (issue, wiki, pull request).
     Markdown,
     /// wgpolicyk8s.io/v1alpha2 PolicyReports per namespace and a ClusterPolicyReport, as YAML.
-    #[value(name = "policyreport")]
     PolicyReport,
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::audit::policyreport;
 use crate::audit::render::{render, Format};
 use crate::audit::{audit, Policy};
+use crate::cli::CliError;
 use crate::cluster::{list_workloads, webhook_settings, CONFIG_KEY, CONFIG_MAP};
 use crate::config::Config;
 use crate::profile::Catalog;
@@ -74,9 +75,9 @@ fn catalog(files: &[(String, String)], builtin: bool) -> Result<Catalog, String>
 }
 
 /// Runs the audit with the client `KUBECONFIG` or the pod's service account gives.
-pub async fn run(args: &AuditArgs) -> Result<(String, i32), (i32, String)> {
+pub async fn run(args: &AuditArgs) -> Result<(String, i32), CliError> {
     let client = kube::Client::try_default().await.map_err(|e| {
-        (
+        CliError::new(
             EXIT_CLUSTER,
             format!("cannot reach the cluster: {e} (set KUBECONFIG, or run inside a pod)"),
         )
@@ -87,21 +88,18 @@ pub async fn run(args: &AuditArgs) -> Result<(String, i32), (i32, String)> {
 /// Runs the audit through `client`; the rendered report and exit code, or
 /// an exit code and message. A report whose lists partly failed comes back as
 /// `Ok` with `EXIT_PARTIAL`.
-pub async fn run_with(
-    client: &kube::Client,
-    args: &AuditArgs,
-) -> Result<(String, i32), (i32, String)> {
+pub async fn run_with(client: &kube::Client, args: &AuditArgs) -> Result<(String, i32), CliError> {
     let mut progress = |m: &str| {
         if !args.quiet {
             eprintln!("audit: {m}");
         }
     };
-    let mut files = read_files(&args.profile_files).map_err(|e| (super::EXIT_BAD_INPUT, e))?;
+    let mut files = read_files(&args.profile_files).map_err(CliError::bad_input)?;
     let config: Config = match &args.from_cluster {
         Some(ns) => {
             let settings = webhook_settings(client, ns)
                 .await
-                .map_err(|e| (EXIT_CLUSTER, e))?;
+                .map_err(|e| CliError::new(EXIT_CLUSTER, e))?;
             for note in &settings.notes {
                 progress(note);
             }
@@ -110,7 +108,7 @@ pub async fn run_with(
                     &format!("ConfigMap {ns}/{CONFIG_MAP} key {CONFIG_KEY}"),
                     text,
                 )
-                .map_err(|e| (EXIT_CLUSTER, e))?,
+                .map_err(|e| CliError::new(EXIT_CLUSTER, e))?,
                 None => Config::default(),
             };
             files.extend(order_profiles(settings.profiles, &config.profiles.files));
@@ -118,15 +116,13 @@ pub async fn run_with(
         }
         None => {
             let config = crate::config::load(args.config.as_deref(), serde_json::json!({}))
-                .map_err(|e| (EXIT_CLUSTER, e))?;
-            files.extend(
-                read_files(&config.profiles.files).map_err(|e| (super::EXIT_BAD_INPUT, e))?,
-            );
+                .map_err(|e| CliError::new(EXIT_CLUSTER, e))?;
+            files.extend(read_files(&config.profiles.files).map_err(CliError::bad_input)?);
             config
         }
     };
     let catalog = catalog(&files, config.profiles.builtin && !args.no_builtin_profiles)
-        .map_err(|e| (super::EXIT_BAD_INPUT, e))?;
+        .map_err(CliError::bad_input)?;
     let listing = list_workloads(
         client,
         args.namespace.as_deref(),

@@ -9,37 +9,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::cli::EXIT_BAD_INPUT;
+use crate::cli::CliError;
 use crate::compose::{self, render::Output, TmpfsSyntax};
 use crate::harden::Options;
 use crate::profile::Catalog;
 
-/// Exit code for a command line that cannot work (an unknown service or profile).
-pub const EXIT_USAGE: i32 = 2;
-
-/// A failure and the exit code it deserves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub code: i32,
-    pub message: String,
-}
-
-fn usage(message: String) -> Failure {
-    Failure {
-        code: EXIT_USAGE,
-        message,
-    }
-}
-
-fn bad_input(message: String) -> Failure {
-    Failure {
-        code: EXIT_BAD_INPUT,
-        message,
-    }
-}
-
 /// Reads each file (`-` is stdin) as (name, text).
-pub fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, Failure> {
+pub fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, CliError> {
     paths
         .iter()
         .map(|p| {
@@ -51,13 +27,13 @@ pub fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, Failure> {
                 std::fs::read_to_string(p).map(|t| text = t)
             };
             read.map(|_| (name.clone(), text))
-                .map_err(|e| bad_input(format!("{name}: cannot read: {e}")))
+                .map_err(|e| CliError::bad_input(format!("{name}: cannot read: {e}")))
         })
         .collect()
 }
 
 /// `SERVICE=NAME` pairs of `--profile-for`.
-pub fn parse_profile_for(pairs: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+pub fn parse_profile_for(pairs: &[String]) -> Result<BTreeMap<String, String>, CliError> {
     let mut out = BTreeMap::new();
     for pair in pairs {
         match pair.split_once('=') {
@@ -65,7 +41,7 @@ pub fn parse_profile_for(pairs: &[String]) -> Result<BTreeMap<String, String>, F
                 out.insert(service.to_string(), profile.to_string());
             }
             _ => {
-                return Err(usage(format!(
+                return Err(CliError::usage(format!(
                     "--profile-for {pair:?}: expected SERVICE=PROFILE, e.g. --profile-for api=nginx"
                 )))
             }
@@ -101,7 +77,7 @@ fn dot_env(files: &[(String, String)]) -> HashMap<String, String> {
 
 /// The project resolved in-process: the shell's variables over `.env`,
 /// `extends` files read from disk.
-fn load_builtin(files: &[(String, String)]) -> Result<compose::Project, Failure> {
+fn load_builtin(files: &[(String, String)]) -> Result<compose::Project, CliError> {
     let dot_env = dot_env(files);
     let env = |name: &str| {
         std::env::var(name)
@@ -113,12 +89,12 @@ fn load_builtin(files: &[(String, String)]) -> Result<compose::Project, Failure>
         env: &env,
         read: &read,
     };
-    compose::load_with(files, &sources).map_err(|e| bad_input(e.to_string()))
+    compose::load_with(files, &sources).map_err(|e| CliError::bad_input(e.to_string()))
 }
 
 /// `config` of the first Compose on PATH that runs: `docker compose`, then
 /// `docker-compose`.
-fn compose_config(paths: &[&str]) -> Result<String, Failure> {
+fn compose_config(paths: &[&str]) -> Result<String, CliError> {
     let mut tried = Vec::new();
     for (program, prefix) in [("docker", &["compose"][..]), ("docker-compose", &[][..])] {
         let name = [&[program][..], prefix].concat().join(" ");
@@ -140,18 +116,19 @@ fn compose_config(paths: &[&str]) -> Result<String, Failure> {
         let output = command
             .arg("config")
             .output()
-            .map_err(|e| bad_input(format!("`{name} config`: {e}")))?;
+            .map_err(|e| CliError::bad_input(format!("`{name} config`: {e}")))?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         if output.status.success() {
-            return String::from_utf8(output.stdout)
-                .map_err(|_| bad_input(format!("`{name} config` printed something not UTF-8")));
+            return String::from_utf8(output.stdout).map_err(|_| {
+                CliError::bad_input(format!("`{name} config` printed something not UTF-8"))
+            });
         }
-        return Err(bad_input(format!(
+        return Err(CliError::bad_input(format!(
             "`{name} config` rejected the project:\n{}",
             stderr.trim_end()
         )));
     }
-    Err(usage(format!(
+    Err(CliError::usage(format!(
         "--resolve-with compose needs `docker compose` or `docker-compose` on PATH ({})",
         tried.join("; ")
     )))
@@ -159,18 +136,17 @@ fn compose_config(paths: &[&str]) -> Result<String, Failure> {
 
 /// The project as Compose's own `config` prints it, with the file names and
 /// format version of the user's files (the override is used with those).
-fn load_through_compose(files: &[(String, String)]) -> Result<compose::Project, Failure> {
+fn load_through_compose(files: &[(String, String)]) -> Result<compose::Project, CliError> {
     if files.iter().any(|(n, _)| n == "-") {
-        return Err(usage(
-            "--resolve-with compose reads files from disk; stdin (-f -) needs --resolve-with builtin"
-                .into(),
+        return Err(CliError::usage(
+            "--resolve-with compose reads files from disk; stdin (-f -) needs --resolve-with builtin",
         ));
     }
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     let resolved = compose_config(&names)?;
     let format = compose::Format::of(&files[0].1);
     let mut project = compose::load(&[("compose config".to_string(), resolved)])
-        .map_err(|e| bad_input(e.to_string()))?;
+        .map_err(|e| CliError::bad_input(e.to_string()))?;
     project.files = names.iter().map(|n| n.to_string()).collect();
     project.format = format;
     Ok(project)
@@ -188,7 +164,7 @@ pub struct Request<'a> {
 }
 
 /// Loads, plans and renders; the error carries the exit code.
-pub fn run(files: &[(String, String)], request: &Request<'_>) -> Result<String, Failure> {
+pub fn run(files: &[(String, String)], request: &Request<'_>) -> Result<String, CliError> {
     let profile_for = parse_profile_for(request.profile_for)?;
     let project = match request.resolver {
         Resolver::Builtin => load_builtin(files)?,
@@ -197,8 +173,8 @@ pub fn run(files: &[(String, String)], request: &Request<'_>) -> Result<String, 
     for warning in &project.warnings {
         eprintln!("warning: {warning}");
     }
-    let plan =
-        compose::plan(&project, request.catalog, request.options, &profile_for).map_err(usage)?;
+    let plan = compose::plan(&project, request.catalog, request.options, &profile_for)
+        .map_err(CliError::usage)?;
     Ok(compose::render::render(
         &project,
         &plan,

@@ -4,6 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::cli::CliError;
 use crate::doctor::edit::apply;
 use crate::doctor::{diagnose, merged_proposals, render, ContainerInput, Diagnosis, Evidence};
 use crate::profile::Catalog;
@@ -70,10 +71,10 @@ fn catalog(args: &DoctorArgs) -> Result<Catalog, String> {
 async fn gather(
     client: Option<&kube::Client>,
     args: &DoctorArgs,
-) -> Result<(String, Vec<ContainerInput>, Vec<String>), (i32, String)> {
+) -> Result<(String, Vec<ContainerInput>, Vec<String>), CliError> {
     match &args.source {
         Source::Logs { file, image } => {
-            let text = read_text(file).map_err(|e| (super::EXIT_BAD_INPUT, e))?;
+            let text = read_text(file).map_err(CliError::bad_input)?;
             // Offline there is no pod: without --container, the image names it.
             let name = args.container.clone().unwrap_or_else(|| image.clone());
             let source = if file.as_os_str() == "-" {
@@ -96,7 +97,7 @@ async fn gather(
             let client = match client {
                 Some(c) => c.clone(),
                 None => kube::Client::try_default().await.map_err(|e| {
-                    (
+                    CliError::new(
                         EXIT_CLUSTER,
                         format!("cannot reach the cluster: {e} (set KUBECONFIG, or use --logs FILE --image IMAGE)"),
                     )
@@ -107,18 +108,15 @@ async fn gather(
                 .unwrap_or_else(|| client.default_namespace().to_string());
             let found = crate::cluster::pod_evidence(&client, &ns, name)
                 .await
-                .map_err(|e| (EXIT_CLUSTER, e))?;
+                .map_err(|e| CliError::new(EXIT_CLUSTER, e))?;
             let mut containers = found.containers;
             if let Some(only) = &args.container {
                 if !containers.iter().any(|c| &c.name == only) {
                     let names: Vec<&str> = containers.iter().map(|c| c.name.as_str()).collect();
-                    return Err((
-                        super::EXIT_BAD_INPUT,
-                        format!(
-                            "pod {ns}/{name} has no container {only:?} (it has {})",
-                            names.join(", ")
-                        ),
-                    ));
+                    return Err(CliError::bad_input(format!(
+                        "pod {ns}/{name} has no container {only:?} (it has {})",
+                        names.join(", ")
+                    )));
                 }
                 containers.retain(|c| &c.name == only);
             }
@@ -133,7 +131,7 @@ async fn gather(
 }
 
 /// Runs doctor: the report to print, or an exit code and message.
-pub async fn run(args: &DoctorArgs) -> Result<String, (i32, String)> {
+pub async fn run(args: &DoctorArgs) -> Result<String, CliError> {
     run_with(None, args).await
 }
 
@@ -142,8 +140,8 @@ pub async fn run(args: &DoctorArgs) -> Result<String, (i32, String)> {
 pub async fn run_with(
     client: Option<&kube::Client>,
     args: &DoctorArgs,
-) -> Result<String, (i32, String)> {
-    let catalog = catalog(args).map_err(|e| (super::EXIT_BAD_INPUT, e))?;
+) -> Result<String, CliError> {
+    let catalog = catalog(args).map_err(CliError::bad_input)?;
     let (subject, containers, notes) = gather(client, args).await?;
     for n in &notes {
         eprintln!("doctor: {n}");
@@ -173,15 +171,15 @@ pub async fn run_with(
             let name = path.display().to_string();
             let mut text = if path.exists() {
                 std::fs::read_to_string(path)
-                    .map_err(|e| (super::EXIT_BAD_INPUT, format!("{name}: cannot read: {e}")))?
+                    .map_err(|e| CliError::bad_input(format!("{name}: cannot read: {e}")))?
             } else {
                 String::new()
             };
             for p in &proposals {
-                text = apply(&text, &name, p).map_err(|e| (super::EXIT_BAD_INPUT, e))?;
+                text = apply(&text, &name, p).map_err(CliError::bad_input)?;
             }
             std::fs::write(path, &text)
-                .map_err(|e| (super::EXIT_BAD_INPUT, format!("{name}: cannot write: {e}")))?;
+                .map_err(|e| CliError::bad_input(format!("{name}: cannot write: {e}")))?;
             let added: usize = proposals.iter().map(|p| p.additions.len()).sum();
             let line = format!(
                 "wrote {added} path(s) into profile(s) {} of {name}; check it with: pod-hardener profiles check {name}",

@@ -1,6 +1,7 @@
 //! The command-line shells around the engine: each command reads its input,
 //! calls the pure core, and prints. One file per command.
 
+pub mod args;
 pub mod audit;
 pub mod certs;
 pub mod compose;
@@ -9,13 +10,46 @@ pub mod doctor;
 pub mod plugin;
 pub mod preview;
 pub mod profiles;
+mod run;
 
 use std::path::PathBuf;
 
 use crate::profile::Catalog;
 
+pub use run::run;
+
 /// Exit code for bad input (a file that does not parse, an invalid profile).
 pub const EXIT_BAD_INPUT: i32 = 1;
+
+/// Exit code for a command that cannot work as asked or cannot start: an
+/// invalid configuration, an unknown service or profile, a server or async
+/// runtime that does not start.
+pub const EXIT_USAGE: i32 = 2;
+
+/// A command that failed: the message printed after `error: ` and the exit
+/// code it deserves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn new(code: i32, message: impl std::fmt::Display) -> Self {
+        CliError {
+            code,
+            message: message.to_string(),
+        }
+    }
+
+    pub fn bad_input(message: impl std::fmt::Display) -> Self {
+        CliError::new(EXIT_BAD_INPUT, message)
+    }
+
+    pub fn usage(message: impl std::fmt::Display) -> Self {
+        CliError::new(EXIT_USAGE, message)
+    }
+}
 
 /// Reads profile files and builds the catalog; errors name file and line.
 pub fn load_catalog(files: &[PathBuf], builtin: bool) -> Result<Catalog, String> {

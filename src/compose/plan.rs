@@ -43,7 +43,7 @@ use crate::profile::model::WritablePathSpec;
 use crate::profile::{Catalog, Resolution};
 
 /// How added tmpfs mounts are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TmpfsSyntax {
     /// `tmpfs: [/tmp:size=64m]`, understood by every Compose version and

@@ -11,7 +11,7 @@ use super::value::as_list;
 use super::{Format, Project};
 
 /// `--output` formats of `pod-hardener compose`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Output {
     /// A Compose override file with only the additions:
     /// `docker compose -f docker-compose.yml -f docker-compose.hardened.yml up`.

@@ -21,33 +21,11 @@ use actix_web::web::Bytes;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use futures_util::StreamExt;
 
-use crate::admission::{self, Context, Limits, Rejection, Reviewed};
-use crate::config::{Config, Mode, OnError};
-use crate::harden::Options;
+use crate::admission::{self, Context, Limits, Mode, Policy, Rejection, Reviewed};
+use crate::config::Config;
 use crate::profile::Catalog;
 use connections::{BodyBudget, BodyShare, Connection};
 use metrics::{Metrics, ReasonLabels, ReviewLabels, RuleLabels};
-
-/// The hot-reloadable part of the configuration: what decides a review.
-/// Addresses, TLS, workers and logging need a restart.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Policy {
-    pub options: Options,
-    pub mode: Mode,
-    pub on_error: OnError,
-    pub skip_namespaces: Vec<String>,
-}
-
-impl Policy {
-    pub fn from_config(config: &Config) -> Self {
-        Policy {
-            options: config.options(),
-            mode: config.mode,
-            on_error: config.on_error,
-            skip_namespaces: config.skip_namespaces.clone(),
-        }
-    }
-}
 
 /// What every request reads; catalog and policy are swapped on reload.
 pub struct State {
@@ -331,14 +309,11 @@ fn review_now(
     let policy = state.policy();
     let ctx = Context {
         catalog: &catalog,
-        options: &policy.options,
-        mode: policy.mode,
-        on_error: policy.on_error,
-        skip_namespaces: &policy.skip_namespaces,
+        policy: &policy,
         max_body_bytes: state.config.server.max_body_bytes,
     };
-    // The content type was checked by `receive`.
-    admission::review_within(body, Some("application/json"), dry_run_path, &ctx, limits)
+    // Content type and size were checked by `receive`.
+    admission::review_within(body, dry_run_path, &ctx, limits)
 }
 
 /// A large body's review on a blocking thread, holding its slot (at most
@@ -404,11 +379,7 @@ async fn receive(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    if !content_type
-        .as_deref()
-        .is_some_and(admission::is_json_content_type)
-    {
-        let rejection = Rejection::UnsupportedMediaType(content_type.unwrap_or_default());
+    if let Err(rejection) = admission::check_content_type(content_type.as_deref()) {
         return Err(reject_after_draining(state, &rejection, payload).await);
     }
     let declared = req
@@ -416,8 +387,7 @@ async fn receive(
         .get(actix_web::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if let Some(size) = declared.filter(|s| *s > limit) {
-        let rejection = Rejection::TooLarge { size, limit };
+    if let Some(Err(rejection)) = declared.map(|size| admission::check_size(size, limit)) {
         return Err(reject_after_draining(state, &rejection, payload).await);
     }
     // actix's client_request_timeout covers only the head: without this a
@@ -500,12 +470,7 @@ async fn read_body(
         let chunk =
             chunk.map_err(|e| Rejection::BadRequest(format!("cannot read the body: {e}")))?;
         budget.take(share, chunk.len()).await;
-        if body.len() + chunk.len() > limit {
-            return Err(Rejection::TooLarge {
-                size: body.len() + chunk.len(),
-                limit,
-            });
-        }
+        admission::check_size(body.len() + chunk.len(), limit)?;
         body.extend_from_slice(&chunk);
     }
     Ok(body)
@@ -585,7 +550,7 @@ pub async fn run(config: Config, source: reload::ConfigSource) -> Result<(), Str
     let store = Arc::new(tls::CertStore::new(pair.key));
     let state = web::Data::new(State {
         catalog: RwLock::new(Arc::new(catalog)),
-        policy: RwLock::new(Arc::new(Policy::from_config(&config))),
+        policy: RwLock::new(Arc::new(config.policy())),
         config: config.clone(),
         metrics,
         ready: AtomicBool::new(false),

@@ -205,8 +205,7 @@ fn reload_config(source: &ConfigSource, state: &State, fingerprint: &mut Vec<u8>
                     "server, log or profiles settings changed: they take effect after a restart"
                 );
             }
-            *state.policy.write().unwrap_or_else(|p| p.into_inner()) =
-                Arc::new(super::Policy::from_config(&config));
+            *state.policy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config.policy());
             tracing::info!(mode = ?config.mode, "configuration reloaded");
             "success"
         }

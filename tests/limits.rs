@@ -8,24 +8,16 @@
 //! (`bench/flood` and `bench/hostile` measure the same under load; these are
 //! the quick checks.)
 
+mod serve;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls_pki_types::pem::PemObject;
-
-const BIN: &str = env!("CARGO_BIN_EXE_pod-hardener");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Server {
     child: Child,
@@ -58,20 +50,7 @@ impl Drop for Server {
 }
 
 fn start(dir: &Path, env: &[(&str, &str)]) -> (Server, Arc<rustls::ClientConfig>) {
-    let (port, mport) = (free_port(), free_port());
-    let mut cmd = Command::new(BIN);
-    cmd.arg("serve")
-        .arg("--self-signed")
-        .args(["--address", &format!("127.0.0.1:{port}")])
-        .args(["--metrics-address", &format!("127.0.0.1:{mport}")])
-        .env("POD_HARDENER_SERVER__SELF_SIGNED_DIR", dir)
-        .env("POD_HARDENER_SERVER__SHUTDOWN_DELAY_MS", "0")
-        .env("POD_HARDENER_LOG__LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    let (mut cmd, port, mport) = serve::self_signed(dir, env);
     let server = Server {
         child: cmd.spawn().unwrap(),
         port,

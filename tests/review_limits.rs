@@ -3,24 +3,17 @@
 //! each gets an AdmissionReview answer; health answers while they run; past
 //! the time budget a pod is allowed unchanged with a warning.
 
+mod serve;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pod-hardener");
 /// The default `server.max_body_bytes`.
 const LIMIT: usize = 3 * 1024 * 1024;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The server process, killed and reaped however the test ends.
 struct Process(Child);
@@ -40,20 +33,7 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
-        let (port, mport) = (free_port(), free_port());
-        let mut cmd = Command::new(BIN);
-        cmd.arg("serve")
-            .arg("--self-signed")
-            .args(["--address", &format!("127.0.0.1:{port}")])
-            .args(["--metrics-address", &format!("127.0.0.1:{mport}")])
-            .env("POD_HARDENER_SERVER__SELF_SIGNED_DIR", dir)
-            .env("POD_HARDENER_SERVER__SHUTDOWN_DELAY_MS", "0")
-            .env("POD_HARDENER_LOG__LEVEL", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        let (mut cmd, port, _) = serve::self_signed(dir, env);
         let process = Process(cmd.spawn().unwrap());
         let url = format!("https://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);

@@ -2,6 +2,9 @@
 //! TLS with rcgen certificates, real HTTP/1.1 and HTTP/2 clients, real files
 //! swapped under it.
 
+mod serve;
+use serve::free_port;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,14 +18,6 @@ use reqwest::blocking::Client;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pod-hardener");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(

@@ -459,7 +459,7 @@ pub fn load_text(name: &str, text: &str) -> Result<Config, String> {
 /// The keys of the ConfigMap `pod-hardener-scope` and the configuration key
 /// each sets: the Deployment passes them as `POD_HARDENER_*` variables
 /// (manifests/base/scope-env.yaml) and the backstop policy reads them too.
-pub const SCOPE_KEYS: [(&str, &str); 5] = [
+const SCOPE_KEYS: [(&str, &str); 5] = [
     ("mode", "mode"),
     ("skip_namespaces", "skip_namespaces"),
     ("allow_opt_out", "allow_opt_out"),

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 pub const CONFIG_KEY: &str = "config.yaml";
 
 /// The ConfigMap of what the webhook leaves alone: plain keys, read as the
-/// webhook's environment (see `config::SCOPE_KEYS`).
+/// webhook's environment (see `config::load_scope`).
 pub const SCOPE_CONFIGMAP: &str = "pod-hardener-scope";
 
 /// What is wrong with a ConfigMap's data, one line per problem; empty when

@@ -1,11 +1,14 @@
 //! Runs the admission function N times over one body, for instruction counts
 //! that do not depend on a noisy VM: `valgrind --tool=callgrind` on this
-//! binary (see `bench/callgrind`). The system allocator, as in the criterion
-//! bench, so the counts cover decode, engine and encode alone.
+//! binary (see `bench/callgrind`). The server's allocator (mimalloc), as in
+//! the criterion bench, so the counts are what a review costs the server.
 
 use pod_hardener::admission::{review, Context, Mode, OnError, Policy};
 use pod_hardener::harden::Options;
 use pod_hardener::profile::Catalog;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let mut args = std::env::args().skip(1);

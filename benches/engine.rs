@@ -6,6 +6,10 @@ use pod_hardener::harden::{harden, Location, Options};
 use pod_hardener::profile::Catalog;
 use serde_json::{json, Value};
 
+/// The server's allocator: what a review costs is measured as the server runs it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn typical_pod() -> Value {
     json!({
         "apiVersion": "v1", "kind": "Pod",

@@ -4,13 +4,15 @@
 //! The envelope (`kind`, `apiVersion`, `request.uid`, ...) is read into small
 //! structs whose strings borrow from the body where the JSON has no escapes.
 //! The pod (`request.object`) becomes a `serde_json::Value`, the engine's
-//! input, pruned while it is read: fields no rule looks at (`status`,
-//! `metadata.managedFields`, a container's `env`, `args`, probes, ...) are
-//! skipped without allocating. They are most of a real pod's bytes and the
-//! easiest places for a hostile pod to be big. What is kept is charged against
-//! an estimate of the memory it takes and a nesting depth; past either, or past
-//! the deadline, building stops, the rest of the body is only checked as JSON,
-//! and the review answers per `on_error` instead of holding memory or a worker.
+//! input, pruned while it is read: only the fields a rule, the result check
+//! or the response reads are kept (`Place::kept`); the rest (`status`,
+//! `metadata.managedFields`, an app container's `env`, `args`, probes,
+//! tolerations, ...) is skipped without allocating. It is most of a real
+//! pod's bytes and the easiest place for a hostile pod to be big. What is
+//! kept is charged against an estimate of the memory it takes and a nesting
+//! depth; past either, or past the deadline, building stops, the rest of the
+//! body is only checked as JSON, and the review answers per `on_error`
+//! instead of holding memory or a worker.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -319,47 +321,67 @@ impl<'l> Budget<'l> {
     }
 }
 
-/// Where in the pod a value sits: decides which of its fields are dropped.
+/// Where in the pod a value sits: decides which of its fields are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
     Pod,
     Metadata,
     Spec,
     ContainerList,
+    InitContainerList,
     Container,
+    InitContainer,
     Other,
 }
 
 impl Place {
-    /// Fields at this place that no rule reads. Keep in step with the engine:
-    /// `tests::pruning_changes_no_answer` compares it against the whole pod.
-    fn dropped(self, key: &str) -> bool {
+    /// Whether a field at this place is kept: what some rule, the result
+    /// check or the response reads, nothing else. Keep in step with the
+    /// engine: `tests::pruning_changes_no_answer` compares the answers for
+    /// the whole pod and the pruned one.
+    fn kept(self, key: &str) -> bool {
         match self {
-            Place::Pod => key == "status",
-            Place::Metadata => key == "managedFields",
-            Place::Container => matches!(
+            Place::Pod => matches!(key, "metadata" | "spec"),
+            Place::Metadata => matches!(key, "name" | "generateName" | "namespace" | "annotations"),
+            // `os`, `nodeSelector` and `affinity` tell a Windows pod.
+            Place::Spec => matches!(
                 key,
-                "env"
-                    | "envFrom"
-                    | "args"
-                    | "command"
-                    | "ports"
-                    | "livenessProbe"
-                    | "readinessProbe"
-                    | "startupProbe"
-                    | "lifecycle"
+                "volumes"
+                    | "initContainers"
+                    | "containers"
+                    | "ephemeralContainers"
+                    | "os"
+                    | "nodeSelector"
+                    | "affinity"
             ),
-            Place::Spec | Place::ContainerList | Place::Other => false,
+            Place::Container => Self::container_field(key),
+            // A seed init container is recognised by its command (and by
+            // having no args).
+            Place::InitContainer => Self::container_field(key) || matches!(key, "command" | "args"),
+            Place::ContainerList | Place::InitContainerList | Place::Other => true,
         }
+    }
+
+    fn container_field(key: &str) -> bool {
+        matches!(
+            key,
+            "name"
+                | "image"
+                | "volumeMounts"
+                | "volumeDevices"
+                | "securityContext"
+                | "workingDir"
+                | "resources"
+                | "restartPolicy"
+        )
     }
 
     fn field(self, key: &str) -> Place {
         match (self, key) {
             (Place::Pod, "metadata") => Place::Metadata,
             (Place::Pod, "spec") => Place::Spec,
-            (Place::Spec, "containers" | "initContainers" | "ephemeralContainers") => {
-                Place::ContainerList
-            }
+            (Place::Spec, "containers" | "ephemeralContainers") => Place::ContainerList,
+            (Place::Spec, "initContainers") => Place::InitContainerList,
             _ => Place::Other,
         }
     }
@@ -367,6 +389,7 @@ impl Place {
     fn element(self) -> Place {
         match self {
             Place::ContainerList => Place::Container,
+            Place::InitContainerList => Place::InitContainer,
             _ => Place::Other,
         }
     }
@@ -472,7 +495,7 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
         }
         let mut fields = Map::new();
         while let Some(Text(key)) = map.next_key::<Text>()? {
-            if self.place.dropped(&key) || !self.budget.charge(ENTRY + key.len()) {
+            if !self.place.kept(&key) || !self.budget.charge(ENTRY + key.len()) {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }

@@ -4,6 +4,7 @@
 //! can be left out). The first profile with a matching pattern wins; an image
 //! that matches none gets the `defaults` of the first file that has them.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::image::{ImagePattern, ImageRef};
@@ -66,6 +67,69 @@ impl Resolution<'_> {
 pub struct Catalog {
     profiles: Vec<LoadedProfile>,
     defaults: Defaults,
+    patterns: PatternIndex,
+}
+
+/// Where each pattern is, as (profile, pattern) positions in matching order:
+/// a review resolves every container's image, and trying all of a hundred
+/// profiles' patterns one by one was most of what resolving cost.
+#[derive(Debug, Clone, Default)]
+struct PatternIndex {
+    /// Patterns whose repository has no wildcard, by that repository.
+    literal: HashMap<String, Vec<(usize, usize)>>,
+    /// Patterns with a wildcard in their repository.
+    wildcard: Vec<(usize, usize)>,
+}
+
+impl PatternIndex {
+    fn new(profiles: &[LoadedProfile]) -> Self {
+        let mut index = PatternIndex::default();
+        for (p, profile) in profiles.iter().enumerate() {
+            for (q, pattern) in profile.patterns.iter().enumerate() {
+                let repository = pattern.repository();
+                if repository.contains(['*', '?']) {
+                    index.wildcard.push((p, q));
+                } else {
+                    index
+                        .literal
+                        .entry(repository.to_string())
+                        .or_default()
+                        .push((p, q));
+                }
+            }
+        }
+        index
+    }
+
+    /// The patterns that may match `repository`, in matching order.
+    fn candidates<'a>(&'a self, repository: &str) -> impl Iterator<Item = (usize, usize)> + 'a {
+        let literal = self.literal.get(repository).map_or(&[][..], Vec::as_slice);
+        Merged {
+            a: literal,
+            b: &self.wildcard,
+        }
+    }
+}
+
+/// Two ascending lists of positions, as one ascending list.
+struct Merged<'a> {
+    a: &'a [(usize, usize)],
+    b: &'a [(usize, usize)],
+}
+
+impl Iterator for Merged<'_> {
+    type Item = (usize, usize);
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let take_a = match (self.a.first(), self.b.first()) {
+            (Some(a), Some(b)) => a < b,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        let list = if take_a { &mut self.a } else { &mut self.b };
+        let (first, rest) = list.split_first()?;
+        *list = rest;
+        Some(*first)
+    }
 }
 
 /// Shared, swappable handle the server keeps.
@@ -120,6 +184,7 @@ impl Catalog {
             }
         }
         Catalog {
+            patterns: PatternIndex::new(&profiles),
             profiles,
             defaults: defaults.unwrap_or_else(|| Defaults {
                 writable_paths: vec![WritablePath::Path("/tmp".into())],
@@ -141,12 +206,10 @@ impl Catalog {
     pub fn resolve(&self, image: &str) -> Resolution<'_> {
         let parsed = ImageRef::parse(image).ok();
         let hit = parsed.as_ref().and_then(|img| {
-            self.profiles.iter().find_map(|lp| {
-                lp.patterns
-                    .iter()
-                    .find(|pat| pat.matches(img))
-                    .map(|pat| (lp, pat))
-            })
+            self.patterns
+                .candidates(&img.repository)
+                .map(|(p, q)| (&self.profiles[p], &self.profiles[p].patterns[q]))
+                .find(|(_, pattern)| pattern.matches(img))
         });
         Resolution {
             profile: hit.map(|(p, _)| p),
@@ -195,6 +258,42 @@ mod tests {
         }
         assert_eq!(c.resolve("example.com/unknown/app:1").name(), "defaults");
         assert_eq!(c.resolve("NOT A REF").name(), "defaults");
+    }
+
+    #[test]
+    fn the_index_finds_what_trying_every_pattern_in_order_finds() {
+        let user = "apiVersion: pod-hardener.dev/v1\nkind: ProfileSet\nprofiles:\n  - name: any-nginx\n    match: [\"*nginx*\"]\n    writablePaths: [/x]\n  - name: pinned\n    match: [\"nginx:1.2?\"]\n    writablePaths: [/y]\n";
+        let c = Catalog::load(&[("u.yaml".into(), user.into())], true).unwrap();
+        let mut images: Vec<String> = c
+            .profiles()
+            .iter()
+            .flat_map(|p| &p.patterns)
+            .map(|p| p.repository().replace(['*', '?'], "x"))
+            .collect();
+        images.extend(
+            [
+                "nginx:1.25",
+                "bitnami/nginx:1",
+                "redis@sha256:00",
+                "quay.io/a/b:c",
+                "x",
+            ]
+            .map(String::from),
+        );
+        for image in images {
+            let linear = ImageRef::parse(&image).ok().and_then(|img| {
+                c.profiles().iter().find_map(|lp| {
+                    let pattern = lp.patterns.iter().find(|p| p.matches(&img))?;
+                    Some((lp.profile.name.as_str(), pattern.source.as_str()))
+                })
+            });
+            let r = c.resolve(&image);
+            let indexed = r
+                .profile
+                .map(|p| p.profile.name.as_str())
+                .zip(r.pattern.map(|p| p.source.as_str()));
+            assert_eq!(indexed, linear, "{image}");
+        }
     }
 
     #[test]

@@ -130,7 +130,8 @@ fn check_result(
             Action::AddInitContainer { init_container, .. } => init_container,
             _ => continue,
         };
-        if container.pointer("/securityContext/readOnlyRootFilesystem") != Some(&Value::Bool(true))
+        if field(container, &["securityContext", "readOnlyRootFilesystem"])
+            != Some(&Value::Bool(true))
         {
             problems.push(format!(
                 "container {:?} would not get a read-only root",
@@ -177,6 +178,13 @@ fn skeleton(spec: &Value, touched: &HashSet<(&str, usize)>) -> Value {
     Value::Object(out)
 }
 
+/// The value at `keys` below `value`, one object member per key: what
+/// `Value::pointer` finds for a literal path, without unescaping (and
+/// allocating) each of its tokens.
+pub(crate) fn field<'v>(value: &'v Value, keys: &[&str]) -> Option<&'v Value> {
+    keys.iter().try_fold(value, |v, k| v.get(*k))
+}
+
 /// The names of a StatefulSet's claim templates, which mounts may name.
 pub fn claim_names(document: &Value, at: &Location) -> Vec<String> {
     at.claims
@@ -186,7 +194,7 @@ pub fn claim_names(document: &Value, at: &Location) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter_map(|c| {
-            c.pointer("/metadata/name")
+            field(c, &["metadata", "name"])
                 .and_then(Value::as_str)
                 .map(str::to_string)
         })

@@ -82,9 +82,24 @@ pub fn key_of(clean: &str) -> String {
 }
 
 pub fn resolve(path: &str) -> Resolved {
-    let clean = clean(path);
+    // Most paths are clean already: two copies instead of splitting and
+    // joining (every mount of every container comes through here).
+    let clean = if is_clean(path) {
+        path.to_string()
+    } else {
+        clean(path)
+    };
     let key = key_of(&clean);
     Resolved { clean, key }
+}
+
+/// `path` is what `clean` would make of it: absolute, no empty, `.` or `..`
+/// component, no trailing `/` (but `/` itself).
+fn is_clean(path: &str) -> bool {
+    path == "/"
+        || path
+            .strip_prefix('/')
+            .is_some_and(|rest| rest.split('/').all(|part| !matches!(part, "" | "." | "..")))
 }
 
 /// `path` is `dir` or inside it (both keys).
@@ -208,6 +223,34 @@ impl PathIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clean_path_is_what_clean_makes_of_it() {
+        for p in [
+            "/",
+            "/tmp",
+            "/var/run",
+            "/a/b/c",
+            "tmp",
+            "",
+            ".",
+            "/.",
+            "/..",
+            "//",
+            "/a//b",
+            "/a/./b",
+            "/a/../b",
+            "/a/",
+            "/a/.hidden",
+            "/a/..b",
+            "/a/b.",
+            "a/b",
+            "/var/lock/x",
+        ] {
+            assert_eq!(is_clean(p), clean(p) == p, "{p:?}");
+            assert_eq!(resolve(p).clean, clean(p), "{p:?}");
+        }
+    }
 
     #[test]
     fn resolution() {

@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use super::field;
 use super::names::{seed_container_name, volume_name};
 use super::options::{Options, RuleMode};
 use super::paths::{key_of, resolve};
@@ -253,18 +254,22 @@ fn short(message: String) -> String {
 /// the OS to Windows.
 fn targets_windows(spec: &Value) -> bool {
     const OS_LABELS: [&str; 2] = ["kubernetes.io/os", "beta.kubernetes.io/os"];
-    if spec.pointer("/os/name").and_then(Value::as_str) == Some("windows") {
+    if field(spec, &["os", "name"]).and_then(Value::as_str) == Some("windows") {
         return true;
     }
     if OS_LABELS
         .iter()
-        .any(|l| spec.pointer("/nodeSelector").and_then(|s| s.get(*l)) == Some(&json!("windows")))
+        .any(|l| field(spec, &["nodeSelector", *l]).and_then(Value::as_str) == Some("windows"))
     {
         return true;
     }
-    let terms = spec
-        .pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
-        .and_then(Value::as_array);
+    let required = [
+        "affinity",
+        "nodeAffinity",
+        "requiredDuringSchedulingIgnoredDuringExecution",
+        "nodeSelectorTerms",
+    ];
+    let terms = field(spec, &required).and_then(Value::as_array);
     terms.is_some_and(|terms| {
         !terms.is_empty()
             && terms.iter().all(|t| {
@@ -277,7 +282,7 @@ fn targets_windows(spec: &Value) -> bool {
                         e.get("key")
                             .and_then(Value::as_str)
                             .is_some_and(|k| OS_LABELS.contains(&k))
-                            && e.get("operator") == Some(&json!("In"))
+                            && e.get("operator").and_then(Value::as_str) == Some("In")
                             && values
                                 .is_some_and(|v| !v.is_empty() && v.iter().all(|x| x == "windows"))
                     })
@@ -291,7 +296,7 @@ fn can_remount_root(c: &Value) -> Option<&'static str> {
     if sc.get("privileged").and_then(Value::as_bool) == Some(true) {
         return Some("privileged");
     }
-    let adds = sc.pointer("/capabilities/add").and_then(Value::as_array)?;
+    let adds = field(sc, &["capabilities", "add"]).and_then(Value::as_array)?;
     adds.iter()
         .filter_map(Value::as_str)
         .any(|cap| {
@@ -823,7 +828,7 @@ impl<'a> Ctx<'a, '_> {
             if let Some(size) = size {
                 empty_dir.insert("sizeLimit".into(), json!(size));
             }
-            if memory && c.pointer("/resources/limits/memory").is_none() {
+            if memory && field(c, &["resources", "limits", "memory"]).is_none() {
                 // Kept under MAX_WARNING for a short name and path.
                 let bound = size.map_or("no sizeLimit", String::as_str);
                 self.warn(

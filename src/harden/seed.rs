@@ -93,7 +93,7 @@ pub fn is_ours(c: &Value, listed: &HashSet<String>, volumes: &Volumes<'_>) -> bo
             return false;
         }
     }
-    if c.pointer("/securityContext/readOnlyRootFilesystem") != Some(&Value::Bool(true)) {
+    if super::field(c, &["securityContext", "readOnlyRootFilesystem"]) != Some(&Value::Bool(true)) {
         return false;
     }
     let command = c.get("command").and_then(Value::as_array);

@@ -63,7 +63,8 @@ impl VolumeClass {
         let has = |k: &str| volume.get(k).is_some_and(|v| !v.is_null());
         let secret = has("secret")
             || volume
-                .pointer("/projected/sources")
+                .get("projected")
+                .and_then(|p| p.get("sources"))
                 .and_then(Value::as_array)
                 .is_some_and(|s| s.iter().any(|src| src.get("secret").is_some()));
         let access = if let Some(kind) = ALWAYS_READ_ONLY.iter().find(|k| has(k)) {

@@ -192,10 +192,14 @@ fn review_with(edit: impl FnOnce(&mut Value)) -> Vec<u8> {
     serde_json::to_vec(&review).unwrap()
 }
 
-/// The simple fixture with a raw JSON text spliced in as the pod's `extra`
-/// field (for shapes serde_json would not build: deep nesting, duplicate keys).
+/// The simple fixture with a raw JSON text spliced in as the pod's
+/// `spec.affinity` (a field the decoder keeps whole), for shapes serde_json
+/// would not build: deep nesting, a million empty objects.
 fn review_with_raw_field(raw: &str) -> Vec<u8> {
-    let text = String::from_utf8(review_with(|pod| pod["extra"] = json!("@@RAW@@"))).unwrap();
+    let text = String::from_utf8(review_with(|pod| {
+        pod["spec"]["affinity"] = json!("@@RAW@@");
+    }))
+    .unwrap();
     text.replace("\"@@RAW@@\"", raw).into_bytes()
 }
 

@@ -173,7 +173,7 @@ fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
                 |_| json!({}),
                 |empties| {
                     let mut p = pod(json!([container(json!({}))]));
-                    p["spec"]["tolerations"] = Value::Array(empties);
+                    p["spec"]["volumes"] = Value::Array(empties);
                     p
                 },
             ),

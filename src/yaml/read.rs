@@ -121,20 +121,6 @@ pub fn describe(err: &Error, file: &str) -> String {
     }
 }
 
-/// The message of an error without its location or snippet.
-pub fn short(err: &Error) -> String {
-    let rendered = err.render_with_options(serde_saphyr::render_options! {
-        snippets: serde_saphyr::SnippetMode::Off,
-    });
-    let first = rendered.lines().next().unwrap_or("");
-    let first = message(first);
-    // Plain rendering ends with ` at line L, column C`.
-    match first.rfind(" at line ") {
-        Some(i) => first[..i].to_string(),
-        None => first,
-    }
-}
-
 /// `error: line 3 column 2: what` as `what`.
 fn message(head: &str) -> String {
     let head = head.strip_prefix("error: ").unwrap_or(head);

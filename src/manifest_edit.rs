@@ -94,7 +94,7 @@ struct Node {
     col: usize,
 }
 
-/// Nesting deeper than this is refused (serde_yaml stops at 128 already).
+/// Nesting deeper than this is refused (`yaml::read` stops at 128 already).
 const MAX_DEPTH: usize = 256;
 
 type Events<'a> = Parser<'a, granit_parser::StrInput<'a>>;

@@ -10,6 +10,8 @@
 
 use std::fmt::Write as _;
 
+pub mod read;
+
 use serde_yaml::{Mapping, Value};
 
 /// A block-style YAML document of `doc`.
@@ -214,7 +216,7 @@ mod tests {
             "c1\u{9F}",
         ] {
             assert!(!plain_is_safe(s), "{s:?} should be quoted");
-            let doc: Value = serde_yaml::from_str(&format!("k: {}", string(s))).unwrap();
+            let doc = read::value(&format!("k: {}", string(s))).unwrap();
             assert_eq!(doc["k"], Value::from(s), "{s:?} round-trips");
         }
         for s in [
@@ -235,9 +237,9 @@ mod tests {
     #[test]
     fn documents_round_trip() {
         let text = "version: '3.8'\nservices:\n  cache:\n    command: [redis-server, --appendonly, 'yes']\n    ports: ['6379:6379']\n    healthcheck: {test: [CMD, redis-cli, ping], interval: 10s, retries: 3}\n    labels: {}\n    tmpfs: []\n    environment: {A: null, B: 'on'}\n    volumes:\n      - type: tmpfs\n        target: /run\n        tmpfs: {size: 1048576}\n      - [nested, list]\nx-n: 1.5\n";
-        let doc: Mapping = serde_yaml::from_str(text).unwrap();
+        let doc = read::value(text).unwrap().as_mapping().unwrap().clone();
         let written = to_string(&doc);
-        let back: Mapping = serde_yaml::from_str(&written).unwrap();
+        let back = read::value(&written).unwrap().as_mapping().unwrap().clone();
         assert_eq!(back, doc, "{written}");
         assert!(written.contains("- \"yes\""), "{written}");
         assert!(written.contains("version: \"3.8\""), "{written}");
@@ -255,7 +257,7 @@ mod tests {
             written,
             "k: \"one\\u2028two\\u2029\\u0085\\uFEFF\u{1F600}\"\n"
         );
-        let back: Mapping = serde_yaml::from_str(&written).unwrap();
-        assert_eq!(back, doc);
+        let back = read::value(&written).unwrap();
+        assert_eq!(back.as_mapping(), Some(&doc));
     }
 }

@@ -8,7 +8,6 @@
 
 use std::fmt::Write as _;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::harden::{claim_names, harden, validate_pod_spec, Options};
@@ -43,16 +42,26 @@ pub struct Previewed {
 
 /// Splits a YAML or JSON stream into documents; errors give document and line.
 pub fn parse_documents(text: &str) -> Result<Vec<(usize, Value)>, String> {
+    parse_documents_in("-", text)
+}
+
+/// [`parse_documents`] of the file `name`: a YAML error says document, line
+/// and column, and shows the lines around it under the file's name.
+pub fn parse_documents_in(name: &str, text: &str) -> Result<Vec<(usize, Value)>, String> {
+    let name = if name == "-" { "stdin" } else { name };
     let starts = document_lines(text);
+    let values: Vec<(usize, Value)> = crate::yaml::read::documents_at(text).map_err(|e| {
+        let shown = crate::yaml::read::describe(&e, name);
+        match crate::yaml::read::location(&e) {
+            Some((line, column)) => {
+                let doc = starts.iter().filter(|&&s| s <= line).count().max(1);
+                format!("document {doc} (line {line}, column {column}): {shown}")
+            }
+            None => shown,
+        }
+    })?;
     let mut docs = Vec::new();
-    for (i, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let line = starts.get(i).copied().unwrap_or(1);
-        let value = Value::deserialize(de).map_err(|e| {
-            let at = e.location().map(|l| l.line()).unwrap_or(line);
-            let msg = e.to_string();
-            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-            format!("document {} (line {at}): {msg}", i + 1)
-        })?;
+    for (i, (line, value)) in values.into_iter().enumerate() {
         if value.is_null() {
             continue;
         }
@@ -67,7 +76,8 @@ pub fn parse_documents(text: &str) -> Result<Vec<(usize, Value)>, String> {
     Ok(docs)
 }
 
-/// First line of each document: line 1, and the line after each `---`.
+/// First line of each document: line 1, and the line after each `---` (for
+/// the document number of a YAML error).
 fn document_lines(text: &str) -> Vec<usize> {
     let mut starts = Vec::new();
     let mut pending = true;
@@ -105,7 +115,17 @@ fn misshapen_container_lists(doc: &Value, spec_pointer: &str) -> Option<String> 
 
 /// Hardens every pod template in every document.
 pub fn preview(text: &str, catalog: &Catalog, options: &Options) -> Result<Vec<Previewed>, String> {
-    let docs = parse_documents(text)?;
+    preview_file("-", text, catalog, options)
+}
+
+/// [`preview`] of the file `name` (the name its YAML errors show).
+pub fn preview_file(
+    name: &str,
+    text: &str,
+    catalog: &Catalog,
+    options: &Options,
+) -> Result<Vec<Previewed>, String> {
+    let docs = parse_documents_in(name, text)?;
     let mut out = Vec::new();
     for (n, (line, doc)) in docs.into_iter().enumerate() {
         let mut after = doc.clone();
@@ -386,7 +406,7 @@ mod tests {
         for quoted in ["\"yes\"", "\"0x10\"", "\"on\""] {
             assert!(out.contains(quoted), "{quoted} not quoted in:\n{out}");
         }
-        let back: Value = serde_yaml::from_str(&out).unwrap();
+        let back: Value = crate::yaml::read::from_str(&out).unwrap();
         assert_eq!(back["spec"]["containers"][0]["args"][1], "yes");
         assert_eq!(
             back["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"],

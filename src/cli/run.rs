@@ -105,7 +105,12 @@ fn dispatch(command: Command) -> Result<ExitCode, CliError> {
             if let Err(e) = read {
                 return Err(CliError::bad_input(format!("{}: {e}", file.display())));
             }
-            match cli::preview::preview(&text, &catalog, &config.options()) {
+            match cli::preview::preview_file(
+                &file.display().to_string(),
+                &text,
+                &catalog,
+                &config.options(),
+            ) {
                 Ok(docs) => {
                     let colour =
                         std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();

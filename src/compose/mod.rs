@@ -67,7 +67,7 @@ impl Format {
     /// else (Spec when it names none or cannot be read).
     pub fn of(text: &str) -> Format {
         let version =
-            serde_yaml::from_str::<Value>(text)
+            crate::yaml::read::value(text)
                 .ok()
                 .and_then(|doc| match doc.get("version") {
                     Some(Value::String(s)) => Some(s.clone()),
@@ -362,15 +362,12 @@ pub fn parse_with(
         line,
         message,
     };
-    let value: Value = serde_yaml::from_str(text).map_err(|e| {
-        let line = e.location().map_or(1, |l| l.line());
-        let message = e.to_string();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_string();
-        err(line, format!("not valid YAML: {message}"))
+    let value: Value = crate::yaml::read::value(text).map_err(|e| {
+        let line = crate::yaml::read::location(&e).map_or(1, |(line, _)| line);
+        err(
+            line,
+            format!("not valid YAML: {}", crate::yaml::read::describe(&e, name)),
+        )
     })?;
     let mut value = resolve::expand_merge_keys(value).map_err(|m| err(line_of_merge(text), m))?;
     resolve::interpolate_all(&mut value, env).map_err(|m| {

@@ -33,11 +33,11 @@ impl std::error::Error for ProfileError {}
 
 /// Parses and validates one profile file's text.
 pub fn parse_profile_set(file: &str, text: &str) -> Result<ProfileSet, Vec<ProfileError>> {
-    let set: ProfileSet = serde_yaml::from_str(text).map_err(|e| {
+    let set: ProfileSet = crate::yaml::read::from_str(text).map_err(|e| {
         vec![ProfileError {
             file: file.to_string(),
-            line: e.location().map(|l| l.line()).unwrap_or(0),
-            message: format!("{e}"),
+            line: crate::yaml::read::location(&e).map_or(0, |(line, _)| line),
+            message: crate::yaml::read::describe(&e, file),
         }]
     })?;
     let errors = validate(file, text, &set);

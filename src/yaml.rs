@@ -25,6 +25,17 @@ pub fn to_string(doc: &Mapping) -> String {
     out
 }
 
+/// A JSON document as YAML that kubectl's YAML 1.1 reader reads back as
+/// written (`yes` stays a string): `preview` manifests and PolicyReports.
+pub fn from_json(v: &serde_json::Value) -> String {
+    match serde_yaml::to_value(v) {
+        Ok(Value::Mapping(m)) => to_string(&m),
+        Ok(_) | Err(_) => {
+            serde_yaml::to_string(v).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+        }
+    }
+}
+
 fn pad(out: &mut String, indent: usize) {
     out.extend(std::iter::repeat_n(' ', indent));
 }
@@ -232,6 +243,16 @@ mod tests {
         ] {
             assert!(plain_is_safe(s), "{s:?} may stay plain");
         }
+    }
+
+    #[test]
+    fn json_documents_are_written_yaml_1_1_safe() {
+        // A PolicyReport result for a pod named `no` in namespace `on`.
+        let v = serde_json::json!({"scope": {"name": "no", "namespace": "on"}, "n": 1});
+        assert_eq!(
+            from_json(&v),
+            "scope:\n  name: \"no\"\n  namespace: \"on\"\nn: 1\n"
+        );
     }
 
     #[test]

@@ -287,11 +287,12 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The reports as a multi-document YAML stream, ready for `kubectl apply -f -`.
+/// The reports as a multi-document YAML stream, ready for `kubectl apply -f -`
+/// (written YAML 1.1-safe: a pod named `no` stays a string for kubectl).
 pub fn render(report: &Report, options: &Options, seconds: u64) -> String {
     policy_reports(report, options, seconds)
         .iter()
-        .map(|o| serde_yaml::to_string(o).expect("a JSON value serialises as YAML"))
+        .map(crate::yaml::from_json)
         .collect::<Vec<_>>()
         .join("---\n")
 }

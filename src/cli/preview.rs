@@ -321,16 +321,6 @@ pub fn diff(text: &str, docs: &[Previewed], path: &str, colour: bool) -> (String
     }
 }
 
-/// YAML that kubectl's YAML 1.1 reader reads back as written (`yes` stays a string).
-fn to_yaml(v: &Value) -> String {
-    match serde_yaml::to_value(v) {
-        Ok(serde_yaml::Value::Mapping(m)) => crate::yaml::to_string(&m),
-        Ok(_) | Err(_) => {
-            serde_yaml::to_string(v).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
-        }
-    }
-}
-
 /// Renders the previewed documents in the chosen format.
 pub fn render(docs: &[Previewed], output: Output, colour: bool) -> String {
     let mut out = String::new();
@@ -340,7 +330,7 @@ pub fn render(docs: &[Previewed], output: Output, colour: bool) -> String {
                 if i > 0 {
                     out.push_str("---\n");
                 }
-                out.push_str(&to_yaml(&d.after));
+                out.push_str(&crate::yaml::from_json(&d.after));
             }
         }
         Output::Json => {
@@ -374,7 +364,10 @@ pub fn render(docs: &[Previewed], output: Output, colour: bool) -> String {
                     continue;
                 }
                 let name = describe(&d.before);
-                let (a, b) = (to_yaml(&d.before), to_yaml(&d.after));
+                let (a, b) = (
+                    crate::yaml::from_json(&d.before),
+                    crate::yaml::from_json(&d.after),
+                );
                 if a == b {
                     let _ = writeln!(out, "= {name} (document {}): no changes", d.index);
                 } else {

@@ -51,19 +51,34 @@ impl CliError {
     }
 }
 
-/// Reads profile files and builds the catalog; errors name file and line.
-pub fn load_catalog(files: &[PathBuf], builtin: bool) -> Result<Catalog, String> {
-    let mut texts = Vec::new();
-    for f in files {
-        let text =
-            std::fs::read_to_string(f).map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
-        texts.push((f.display().to_string(), text));
-    }
-    Catalog::load(&texts, builtin).map_err(|errors| {
-        errors
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
+/// Reads profile files (bad input when one cannot be read), as
+/// `(name, text)` pairs for [`catalog_of`].
+fn read_profile_files(files: &[PathBuf]) -> Result<Vec<(String, String)>, CliError> {
+    files
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .map(|t| (f.display().to_string(), t))
+                .map_err(|e| CliError::bad_input(format!("{}: cannot read: {e}", f.display())))
+        })
+        .collect()
+}
+
+/// Builds the catalog of profile files already read; an invalid one is bad
+/// input, one error per line, each naming file and line.
+fn catalog_of(texts: &[(String, String)], builtin: bool) -> Result<Catalog, CliError> {
+    Catalog::load(texts, builtin).map_err(|errors| {
+        CliError::bad_input(
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
     })
+}
+
+/// Reads profile files and builds the catalog; errors name file and line.
+pub fn load_catalog(files: &[PathBuf], builtin: bool) -> Result<Catalog, CliError> {
+    catalog_of(&read_profile_files(files)?, builtin)
 }

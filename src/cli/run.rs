@@ -94,8 +94,7 @@ fn dispatch(command: Command) -> Result<ExitCode, CliError> {
                 Ok(c) => c,
                 Err(e) => return Err(CliError::usage(e)),
             };
-            let catalog = cli::load_catalog(&profiles.files, !profiles.no_builtin_profiles)
-                .map_err(CliError::bad_input)?;
+            let catalog = cli::load_catalog(&profiles.files, !profiles.no_builtin_profiles)?;
             let mut text = String::new();
             let read = if file.as_os_str() == "-" {
                 std::io::stdin().read_to_string(&mut text).map(|_| ())
@@ -167,27 +166,17 @@ fn dispatch(command: Command) -> Result<ExitCode, CliError> {
             }
         }
         Command::Profiles(ProfilesCommand::List { profiles }) => {
-            match cli::load_catalog(&profiles.files, !profiles.no_builtin_profiles) {
-                Ok(c) => {
-                    print!(
-                        "{}",
-                        cli::profiles::list(&c, std::io::stdout().is_terminal())
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => Err(CliError::bad_input(e)),
-            }
+            let c = cli::load_catalog(&profiles.files, !profiles.no_builtin_profiles)?;
+            print!(
+                "{}",
+                cli::profiles::list(&c, std::io::stdout().is_terminal())
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Profiles(ProfilesCommand::Explain { image, profiles }) => {
-            let result = cli::load_catalog(&profiles.files, !profiles.no_builtin_profiles)
-                .and_then(|c| cli::profiles::explain(&c, &image));
-            match result {
-                Ok(out) => {
-                    print!("{out}");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => Err(CliError::bad_input(e)),
-            }
+            let c = cli::load_catalog(&profiles.files, !profiles.no_builtin_profiles)?;
+            print!("{}", cli::profiles::explain(&c, &image)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Certs(args) => {
             let request = cli::certs::CertsRequest {
@@ -199,13 +188,8 @@ fn dispatch(command: Command) -> Result<ExitCode, CliError> {
                 days: args.days,
                 webhooks: args.webhooks,
             };
-            match cli::certs::run(&request) {
-                Ok(report) => {
-                    print!("{report}");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => Err(CliError::bad_input(e)),
-            }
+            print!("{}", cli::certs::run(&request)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Compose(args) => {
             let config = match crate::config::load(args.config.as_deref(), serde_json::json!({})) {
@@ -213,8 +197,7 @@ fn dispatch(command: Command) -> Result<ExitCode, CliError> {
                 Err(e) => return Err(CliError::usage(e)),
             };
             let catalog =
-                cli::load_catalog(&args.profiles.files, !args.profiles.no_builtin_profiles)
-                    .map_err(CliError::bad_input)?;
+                cli::load_catalog(&args.profiles.files, !args.profiles.no_builtin_profiles)?;
             let files = cli::compose::read_files(&args.compose_files)?;
             let request = cli::compose::Request {
                 catalog: &catalog,
@@ -280,13 +263,11 @@ fn dispatch(command: Command) -> Result<ExitCode, CliError> {
             }
         }
         Command::Config(ConfigCommand::Print { config }) => {
-            match cli::config_print::render(config.as_deref(), serde_json::json!({})) {
-                Ok(out) => {
-                    print!("{out}");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => Err(CliError::usage(e)),
-            }
+            print!(
+                "{}",
+                cli::config_print::render(config.as_deref(), serde_json::json!({}))?
+            );
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

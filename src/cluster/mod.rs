@@ -146,6 +146,40 @@ impl From<kube::Error> for ApiFailure {
     }
 }
 
+/// Why the cluster could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// A call the API server refused or did not answer; the message says
+    /// what to grant for a 403.
+    #[error("{}", describe_failure(.failure, .verb, .resource, .namespace.as_deref()))]
+    Api {
+        failure: ApiFailure,
+        verb: &'static str,
+        resource: Resource,
+        namespace: Option<String>,
+    },
+    #[error("ConfigMap {namespace}/{CONFIG_MAP} not found: is pod-hardener installed in namespace {namespace}?")]
+    NoConfigMap { namespace: String },
+    #[error("pod {namespace}/{pod} not found")]
+    NoPod { namespace: String, pod: String },
+}
+
+impl ClusterError {
+    fn api(
+        failure: ApiFailure,
+        verb: &'static str,
+        resource: &Resource,
+        namespace: Option<&str>,
+    ) -> Self {
+        ClusterError::Api {
+            failure,
+            verb,
+            resource: *resource,
+            namespace: namespace.map(str::to_string),
+        }
+    }
+}
+
 /// Says what failed and what to do: for a 403, the verb, resource and
 /// namespace to grant.
 pub fn describe_failure(
@@ -239,7 +273,7 @@ pub async fn list_resource(
     namespace: Option<&str>,
     label_selector: Option<&str>,
     progress: &mut dyn FnMut(&str),
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Value>, ClusterError> {
     let mut last = None;
     for version in resource.versions {
         let api = api_for(client, resource, version, namespace);
@@ -286,11 +320,11 @@ pub async fn list_resource(
                 return Ok(items);
             }
             Err(f) if f.code == Some(404) => last = Some(f),
-            Err(f) => return Err(describe_failure(&f, "list", resource, namespace)),
+            Err(f) => return Err(ClusterError::api(f, "list", resource, namespace)),
         }
     }
-    Err(describe_failure(
-        &last.expect("at least one version"),
+    Err(ClusterError::api(
+        last.expect("at least one version"),
         "list",
         resource,
         namespace,
@@ -321,6 +355,7 @@ pub async fn list_workloads(
                 listing.objects.extend(items);
             }
             Err(e) => {
+                let e = e.to_string();
                 progress(&format!("error: {e}"));
                 listing.errors.push(e);
             }
@@ -355,7 +390,10 @@ pub fn profile_files(
 /// Reads the webhook's ConfigMaps from `namespace`. A missing profiles map
 /// means no user profiles; a missing configuration map is an error, since it
 /// most likely means the wrong namespace.
-pub async fn webhook_settings(client: &Client, namespace: &str) -> Result<WebhookSettings, String> {
+pub async fn webhook_settings(
+    client: &Client,
+    namespace: &str,
+) -> Result<WebhookSettings, ClusterError> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let configmaps = Resource {
         kind: "ConfigMap",
@@ -377,9 +415,11 @@ pub async fn webhook_settings(client: &Client, namespace: &str) -> Result<Webhoo
         Err(e) => {
             let f = ApiFailure::from(&e);
             return Err(if f.code == Some(404) {
-                format!("ConfigMap {namespace}/{CONFIG_MAP} not found: is pod-hardener installed in namespace {namespace}?")
+                ClusterError::NoConfigMap {
+                    namespace: namespace.to_string(),
+                }
             } else {
-                describe_failure(&f, "get", &configmaps, Some(namespace))
+                ClusterError::api(f, "get", &configmaps, Some(namespace))
             });
         }
     }
@@ -392,7 +432,7 @@ pub async fn webhook_settings(client: &Client, namespace: &str) -> Result<Webhoo
                     "ConfigMap {namespace}/{PROFILES_MAP} not found: no user profiles"
                 ));
             } else {
-                return Err(describe_failure(&f, "get", &configmaps, Some(namespace)));
+                return Err(ClusterError::api(f, "get", &configmaps, Some(namespace)));
             }
         }
     }
@@ -502,15 +542,18 @@ pub async fn pod_evidence(
     client: &Client,
     namespace: &str,
     pod: &str,
-) -> Result<PodEvidence, String> {
+) -> Result<PodEvidence, ClusterError> {
     let pods_resource = WORKLOAD_RESOURCES[7];
     let dynamic = api_for(client, &pods_resource, "v1", Some(namespace));
     let object = dynamic.get(pod).await.map_err(|e| {
         let f = ApiFailure::from(&e);
         if f.code == Some(404) {
-            format!("pod {namespace}/{pod} not found")
+            ClusterError::NoPod {
+                namespace: namespace.to_string(),
+                pod: pod.to_string(),
+            }
         } else {
-            describe_failure(&f, "get", &pods_resource, Some(namespace))
+            ClusterError::api(f, "get", &pods_resource, Some(namespace))
         }
     })?;
     let object = serde_json::to_value(object).expect("objects serialise");

@@ -137,7 +137,7 @@ pub fn diagnose(input: &ContainerInput, catalog: &Catalog) -> Diagnosis {
                         (Some(d), None)
                     }
                 }
-                Err(why) => (None, Some(why)),
+                Err(why) => (None, Some(why.to_string())),
             };
             seen.push(Seen {
                 finding,

@@ -220,7 +220,7 @@ fn write_atomically(path: &Path, text: &str, private: bool) -> Result<(), CertEr
 /// needed. An existing one must be a real directory owned by this user (a
 /// shared /tmp lets anyone create the name first); its mode is tightened.
 #[cfg(unix)]
-pub fn private_dir(dir: &Path) -> Result<(), CertError> {
+pub(crate) fn private_dir(dir: &Path) -> Result<(), CertError> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     let fail = CertError::io(dir);
     match std::fs::symlink_metadata(dir) {
@@ -251,7 +251,7 @@ pub fn private_dir(dir: &Path) -> Result<(), CertError> {
 }
 
 #[cfg(not(unix))]
-pub fn private_dir(dir: &Path) -> Result<(), CertError> {
+pub(crate) fn private_dir(dir: &Path) -> Result<(), CertError> {
     std::fs::create_dir_all(dir).map_err(CertError::io(dir))
 }
 

@@ -18,7 +18,7 @@ use crate::harden::{Options, RuleMode};
 // The admission core owns these; the loader reads them from its layers.
 pub use crate::admission::{Mode, OnError};
 
-pub const ENV_PREFIX: &str = "POD_HARDENER_";
+pub(crate) const ENV_PREFIX: &str = "POD_HARDENER_";
 
 /// Why a configuration did not load. Each message names the layer and key
 /// (or the file) so that the operator can fix it.
@@ -343,7 +343,7 @@ impl Config {
 }
 
 /// The layered figment, for loading and for `config print`'s provenance.
-pub fn figment(file: Option<&std::path::Path>, flags: serde_json::Value) -> Figment {
+pub(crate) fn figment(file: Option<&std::path::Path>, flags: serde_json::Value) -> Figment {
     let mut f = Figment::from(Serialized::defaults(Config::default()));
     if let Some(path) = file {
         f = f.merge(Yaml::file_exact(path));
@@ -514,7 +514,7 @@ fn scope_key_names() -> Vec<&'static str> {
 /// read the way the environment layer reads a variable (`"[a,b]"` a list,
 /// `"true"` a boolean); an unknown key is an error, as neither the webhook
 /// nor the backstop would read it.
-pub fn load_scope<'a>(
+pub(crate) fn load_scope<'a>(
     data: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<Config, ConfigError> {
     let mut figment = Figment::from(Serialized::defaults(Config::default()));

@@ -13,7 +13,7 @@ use crate::config::Config;
 /// Exit code when the report is printed but some lists failed.
 pub const EXIT_PARTIAL: i32 = 3;
 /// Exit code when the cluster cannot be reached or the configuration is invalid.
-pub const EXIT_CLUSTER: i32 = 2;
+pub(crate) const EXIT_CLUSTER: i32 = 2;
 
 /// What `audit` was asked.
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ pub struct AuditArgs {
 /// Orders the profile files of the webhook's ConfigMap as the webhook reads
 /// them: first those its configuration names (`profiles.files`, by file
 /// name), in that order, then the other keys in key order.
-pub fn order_profiles(
+pub(crate) fn order_profiles(
     files: Vec<(String, String)>,
     configured: &[PathBuf],
 ) -> Vec<(String, String)> {

@@ -10,7 +10,7 @@ use crate::doctor::{diagnose, merged_proposals, render, ContainerInput, Diagnosi
 use crate::profile::Catalog;
 
 /// Exit code when the cluster cannot be read.
-pub const EXIT_CLUSTER: i32 = 2;
+pub(crate) const EXIT_CLUSTER: i32 = 2;
 
 /// Where the evidence comes from.
 #[derive(Debug, Clone)]

@@ -22,15 +22,15 @@ use serde_json::Value;
 use crate::doctor::{ContainerInput, Evidence};
 
 /// Items per list call.
-pub const PAGE_SIZE: u32 = 500;
+pub(crate) const PAGE_SIZE: u32 = 500;
 /// The ConfigMap holding the webhook's `config.yaml`.
 pub const CONFIG_MAP: &str = "pod-hardener-config";
 /// The key of the configuration in `CONFIG_MAP`.
 pub const CONFIG_KEY: &str = "config.yaml";
 /// The ConfigMap whose `*.yaml` keys are profile files.
-pub const PROFILES_MAP: &str = "pod-hardener-profiles";
+pub(crate) const PROFILES_MAP: &str = "pod-hardener-profiles";
 /// Where the RBAC that audit and doctor need is written down.
-pub const RBAC_FILE: &str = "manifests/rbac/audit-clusterrole.yaml";
+pub(crate) const RBAC_FILE: &str = "manifests/rbac/audit-clusterrole.yaml";
 
 /// A namespaced resource that holds pod templates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,7 @@ impl Resource {
 }
 
 /// What `audit` lists, in this order.
-pub const WORKLOAD_RESOURCES: [Resource; 8] = [
+pub(crate) const WORKLOAD_RESOURCES: [Resource; 8] = [
     Resource {
         kind: "Deployment",
         group: "apps",
@@ -182,7 +182,7 @@ impl ClusterError {
 
 /// Says what failed and what to do: for a 403, the verb, resource and
 /// namespace to grant.
-pub fn describe_failure(
+pub(crate) fn describe_failure(
     failure: &ApiFailure,
     verb: &str,
     resource: &Resource,
@@ -213,7 +213,7 @@ pub fn describe_failure(
 
 /// One page of a list.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Page {
+pub(crate) struct Page {
     pub items: Vec<Value>,
     /// The `continue` token for the next page; `None` (or empty) on the last.
     pub next: Option<String>,
@@ -221,7 +221,7 @@ pub struct Page {
 
 /// Calls `fetch` with each `continue` token until the last page, and joins
 /// the items. `on_page` hears the running count (for progress on stderr).
-pub async fn paginate<F, Fut>(
+pub(crate) async fn paginate<F, Fut>(
     mut fetch: F,
     mut on_page: impl FnMut(usize),
 ) -> Result<Vec<Value>, ApiFailure>
@@ -267,7 +267,7 @@ fn api_for(
 
 /// Lists one resource, paged, every item as JSON with its `kind` and
 /// `apiVersion` set (list items come without them).
-pub async fn list_resource(
+pub(crate) async fn list_resource(
     client: &Client,
     resource: &Resource,
     namespace: Option<&str>,
@@ -441,7 +441,7 @@ pub async fn webhook_settings(
 
 /// The containers of a pod (init containers first) with what the pod's
 /// status already says: each termination message, current and last.
-pub fn containers_of_pod(pod: &Value) -> Vec<ContainerInput> {
+pub(crate) fn containers_of_pod(pod: &Value) -> Vec<ContainerInput> {
     let spec = pod.get("spec").unwrap_or(&Value::Null);
     let status = pod.get("status").unwrap_or(&Value::Null);
     let mut out = Vec::new();
@@ -501,7 +501,7 @@ pub fn containers_of_pod(pod: &Value) -> Vec<ContainerInput> {
 
 /// Adds the pod's events to the containers they name (`involvedObject.fieldPath`
 /// `spec.containers{name}`), or to every container when they name none.
-pub fn attach_events(containers: &mut [ContainerInput], events: &[Value]) {
+pub(crate) fn attach_events(containers: &mut [ContainerInput], events: &[Value]) {
     for e in events {
         let message = e.get("message").and_then(Value::as_str).unwrap_or("");
         if message.is_empty() {

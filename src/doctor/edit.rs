@@ -104,7 +104,7 @@ fn comment(text: &str) -> String {
 }
 
 /// The entry as a block list item at `indent`, each line ending in `eol`.
-pub fn render_entry(p: &Proposal, indent: usize, eol: &str) -> String {
+pub(crate) fn render_entry(p: &Proposal, indent: usize, eol: &str) -> String {
     let i = " ".repeat(indent);
     let profile = &p.profile;
     let mut out = format!("{i}- name: {}{eol}", scalar(&profile.name));

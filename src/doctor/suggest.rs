@@ -83,7 +83,7 @@ fn kept(dir: &str, also_keep: &[String]) -> bool {
 
 /// Why a broken write gets no directory: said to the user as a note.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NoDirectory {
+pub(crate) enum NoDirectory {
     #[error("the message names no path")]
     NoPath,
     #[error("relative path {0:?}: the working directory is unknown (give --workdir)")]
@@ -95,7 +95,10 @@ pub enum NoDirectory {
 }
 
 /// The absolute path a finding names, relative ones resolved against `workdir`.
-pub fn absolute_path(finding: &Finding, workdir: Option<&str>) -> Result<String, NoDirectory> {
+pub(crate) fn absolute_path(
+    finding: &Finding,
+    workdir: Option<&str>,
+) -> Result<String, NoDirectory> {
     let path = finding.path.as_deref().ok_or(NoDirectory::NoPath)?;
     let joined = if path.starts_with('/') {
         path.to_string()
@@ -113,7 +116,7 @@ pub fn absolute_path(finding: &Finding, workdir: Option<&str>) -> Result<String,
 /// The directory that must be writable for this write to succeed, or why none
 /// is suggested. `also_keep` lists directories of this container that hold
 /// its files (working directory, the profile's appDirs).
-pub fn directory_for(
+pub(crate) fn directory_for(
     finding: &Finding,
     workdir: Option<&str>,
     also_keep: &[String],

@@ -37,19 +37,20 @@ fn init_logging(config: &crate::config::Config) {
     }
 }
 
-/// `preview --write`: the edit made, or why the file was left as it was.
+/// `preview --write`: the edit made, or why the file was left as it was (bad input).
 fn preview_write(
     file: &std::path::Path,
     text: &str,
     docs: &[cli::preview::Previewed],
-) -> Result<String, String> {
-    let edited = cli::preview::in_place(text, docs)
-        .map_err(|e| format!("{}: {e}; the file was not changed", file.display()))?;
+) -> Result<String, CliError> {
+    let edited = cli::preview::in_place(text, docs).map_err(|e| {
+        CliError::bad_input(format!("{}: {e}; the file was not changed", file.display()))
+    })?;
     if edited == text {
         return Ok("nothing to change: the file was not written".into());
     }
     cli::preview::write_in_place(file, &edited)
-        .map_err(|e| format!("{}: cannot write: {e}", file.display()))?;
+        .map_err(|e| CliError::bad_input(format!("{}: cannot write: {e}", file.display())))?;
     let added = edited.lines().count().saturating_sub(text.lines().count());
     Ok(format!(
         "hardened in place ({added} lines more; -o diff shows the edit)"
@@ -173,7 +174,7 @@ fn preview(
     let colour = colour();
     let mut notes = cli::preview::notes(&docs);
     if write {
-        notes.push(preview_write(file, &text, &docs).map_err(CliError::bad_input)?);
+        notes.push(preview_write(file, &text, &docs)?);
     } else if output == Output::Diff {
         let name = file.display().to_string();
         let name = if name == "-" { "stdin" } else { &name };

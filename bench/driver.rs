@@ -437,23 +437,55 @@ fn fixture_uid() -> String {
     v["request"]["uid"].as_str().unwrap().to_string()
 }
 
-async fn soak(bin: &Path, seconds: u64, rate: u64) -> bool {
-    let dir = tempfile::tempdir().unwrap();
-    let certs = dir.path().join("certs");
-    std::fs::create_dir_all(&certs).unwrap();
-    // Every certificate the run will rotate to, made up front so the clients
-    // can trust all their CAs and keep handshaking across rotations.
-    let versions = (seconds / 20 + 2) as usize;
+/// Every certificate a run rotates to, `..v1` to `..vN` in `certs`, made up
+/// front so the clients can trust all their CAs and keep handshaking across
+/// rotations; `tls.crt`, `tls.key` and `ca.crt` point at `..v1` through
+/// `..data`, as a kubelet-mounted Secret does. Returns the CA bundles.
+fn rotating_certificates(certs: &Path, versions: usize) -> Vec<Vec<u8>> {
+    std::fs::create_dir_all(certs).unwrap();
     let mut cas = Vec::new();
     for v in 1..=versions {
         let d = certs.join(format!("..v{v}"));
         write_self_signed(&d, &[]).unwrap();
         cas.push(std::fs::read(d.join("ca.crt")).unwrap());
     }
-    point_data_at(&certs, 1);
+    point_data_at(certs, 1);
     for f in ["tls.crt", "tls.key", "ca.crt"] {
         std::os::unix::fs::symlink(format!("..data/{f}"), certs.join(f)).unwrap();
     }
+    cas
+}
+
+/// RSS growth over a run of `seconds`: the baseline after warm-up (10% of the
+/// run, at least 10 s), the largest RSS seen in the last 10% of the run, and
+/// the growth between them in percent (NaN without a baseline).
+fn rss_growth(rss: &[(f64, u64)], seconds: u64) -> (u64, u64, f64) {
+    let warm = (seconds as f64 * 0.1).max(10.0);
+    let baseline = rss
+        .iter()
+        .find(|(t, _)| *t >= warm)
+        .map(|x| x.1)
+        .unwrap_or(0);
+    let tail_from = seconds as f64 * 0.9;
+    let end = rss
+        .iter()
+        .filter(|(t, _)| *t >= tail_from)
+        .map(|x| x.1)
+        .max()
+        .unwrap_or(0);
+    let growth = if baseline > 0 {
+        (end as f64 / baseline as f64 - 1.0) * 100.0
+    } else {
+        f64::NAN
+    };
+    (baseline, end, growth)
+}
+
+async fn soak(bin: &Path, seconds: u64, rate: u64) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let versions = (seconds / 20 + 2) as usize;
+    let cas = rotating_certificates(&certs, versions);
     let profiles_dir = dir.path().join("profiles");
     std::fs::create_dir_all(&profiles_dir).unwrap();
     let profiles = profiles_dir.join("profiles.yaml");
@@ -555,26 +587,7 @@ async fn soak(bin: &Path, seconds: u64, rate: u64) -> bool {
         .await
         .unwrap();
     let hwm = server.status_kib("VmHWM:");
-    // Baseline after warm-up (10% of the run, at least 10 s); growth to the
-    // largest RSS seen in the last 10% of the run.
-    let warm = (seconds as f64 * 0.1).max(10.0);
-    let baseline = rss
-        .iter()
-        .find(|(t, _)| *t >= warm)
-        .map(|x| x.1)
-        .unwrap_or(0);
-    let tail_from = seconds as f64 * 0.9;
-    let end = rss
-        .iter()
-        .filter(|(t, _)| *t >= tail_from)
-        .map(|x| x.1)
-        .max()
-        .unwrap_or(0);
-    let growth = if baseline > 0 {
-        (end as f64 / baseline as f64 - 1.0) * 100.0
-    } else {
-        f64::NAN
-    };
+    let (baseline, end, growth) = rss_growth(&rss, seconds);
     let sent = tally.sent.load(Ordering::Relaxed);
     let ok = tally.ok.load(Ordering::Relaxed);
     let failed = tally.failed.load(Ordering::Relaxed);

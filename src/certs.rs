@@ -13,6 +13,41 @@ use std::path::{Path, PathBuf};
 
 use time::{Duration, OffsetDateTime};
 
+/// Why a certificate or its files could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("a certificate needs at least one DNS name or IP address")]
+    NoNames,
+    #[error("--days must be at least 1")]
+    NoDays,
+    #[error("{0:?} is neither a DNS name nor an IP address")]
+    NotAName(String),
+    #[error("{name:?}: {error}")]
+    BadName { name: String, error: rcgen::Error },
+    #[error("cannot make a certificate: {0}")]
+    Certificate(rcgen::Error),
+    #[error("cannot make a key: {0}")]
+    Key(rcgen::Error),
+    #[error("{}: {error}", .path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}: not a directory (a symlink?): refusing to write a private key there", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("{}: owned by uid {owner}, not by this process (uid {me}): refusing to write a private key there; remove it or choose server.self_signed_dir", .dir.display())]
+    NotOurs { dir: PathBuf, owner: u32, me: u32 },
+}
+
+impl CertError {
+    fn io(path: &Path) -> impl Fn(std::io::Error) -> CertError + Copy + '_ {
+        move |error| CertError::Io {
+            path: path.to_path_buf(),
+            error,
+        }
+    }
+}
+
 /// What the serving certificate is for.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -57,13 +92,13 @@ pub fn local_names() -> Vec<String> {
 }
 
 /// Makes a fresh CA and a serving certificate for `request.names`.
-pub fn make(request: &Request) -> Result<Pair, String> {
-    let fail = |e: rcgen::Error| format!("cannot make a certificate: {e}");
+pub fn make(request: &Request) -> Result<Pair, CertError> {
+    let fail = CertError::Certificate;
     if request.names.is_empty() {
-        return Err("a certificate needs at least one DNS name or IP address".into());
+        return Err(CertError::NoNames);
     }
     if request.days == 0 {
-        return Err("--days must be at least 1".into());
+        return Err(CertError::NoDays);
     }
     // A little slack before now: the API server's clock may be behind ours.
     let now = OffsetDateTime::now_utc();
@@ -89,12 +124,15 @@ pub fn make(request: &Request) -> Result<Pair, String> {
     for name in &request.names {
         let san = match name.parse::<IpAddr>() {
             Ok(ip) => rcgen::SanType::IpAddress(ip),
-            Err(_) if is_dns_name(name) => rcgen::SanType::DnsName(
-                name.clone()
-                    .try_into()
-                    .map_err(|e| format!("{name:?}: {e}"))?,
-            ),
-            Err(_) => return Err(format!("{name:?} is neither a DNS name nor an IP address")),
+            Err(_) if is_dns_name(name) => {
+                rcgen::SanType::DnsName(name.clone().try_into().map_err(|error| {
+                    CertError::BadName {
+                        name: name.clone(),
+                        error,
+                    }
+                })?)
+            }
+            Err(_) => return Err(CertError::NotAName(name.clone())),
         };
         leaf_params.subject_alt_names.push(san);
     }
@@ -116,8 +154,8 @@ pub fn make(request: &Request) -> Result<Pair, String> {
 
 /// A bare ECDSA P-256 key pair as (private PKCS#8 PEM, public SPKI PEM):
 /// what a test control plane signs service-account tokens with.
-pub fn signing_key() -> Result<(String, String), String> {
-    let key = rcgen::KeyPair::generate().map_err(|e| format!("cannot make a key: {e}"))?;
+pub fn signing_key() -> Result<(String, String), CertError> {
+    let key = rcgen::KeyPair::generate().map_err(CertError::Key)?;
     Ok((key.serialize_pem(), key.public_key_pem()))
 }
 
@@ -139,8 +177,8 @@ fn is_dns_name(name: &str) -> bool {
 /// Writes `ca.crt`, `tls.crt` and `tls.key` into `dir` (created if needed),
 /// the key readable by its owner only. Each file is written beside its final
 /// name and renamed, so a watcher never sees half a file.
-pub fn write(dir: &Path, pair: &Pair) -> Result<Written, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+pub fn write(dir: &Path, pair: &Pair) -> Result<Written, CertError> {
+    std::fs::create_dir_all(dir).map_err(CertError::io(dir))?;
     let written = Written {
         cert: dir.join("tls.crt"),
         key: dir.join("tls.key"),
@@ -155,9 +193,9 @@ pub fn write(dir: &Path, pair: &Pair) -> Result<Written, String> {
 /// A private file is created 0600, so the key is never readable by others,
 /// not even between its first byte and a later chmod. `create_new` also
 /// refuses to follow a symlink planted where the temporary file goes.
-fn write_atomically(path: &Path, text: &str, private: bool) -> Result<(), String> {
+fn write_atomically(path: &Path, text: &str, private: bool) -> Result<(), CertError> {
     use std::io::Write;
-    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    let fail = CertError::io(path);
     let tmp = path.with_extension("tmp");
     match std::fs::remove_file(&tmp) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
@@ -182,9 +220,9 @@ fn write_atomically(path: &Path, text: &str, private: bool) -> Result<(), String
 /// needed. An existing one must be a real directory owned by this user (a
 /// shared /tmp lets anyone create the name first); its mode is tightened.
 #[cfg(unix)]
-pub fn private_dir(dir: &Path) -> Result<(), String> {
+pub(crate) fn private_dir(dir: &Path) -> Result<(), CertError> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    let fail = |e: std::io::Error| format!("{}: {e}", dir.display());
+    let fail = CertError::io(dir);
     match std::fs::symlink_metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
             .recursive(true)
@@ -192,19 +230,16 @@ pub fn private_dir(dir: &Path) -> Result<(), String> {
             .create(dir)
             .map_err(fail),
         Err(e) => Err(fail(e)),
-        Ok(m) if !m.file_type().is_dir() => Err(format!(
-            "{}: not a directory (a symlink?): refusing to write a private key there",
-            dir.display()
-        )),
+        Ok(m) if !m.file_type().is_dir() => Err(CertError::NotADirectory(dir.to_path_buf())),
         Ok(m) => {
             // /proc/self belongs to the process's effective user.
             let me = std::fs::metadata("/proc/self").map_err(fail)?.uid();
             if m.uid() != me {
-                return Err(format!(
-                    "{}: owned by uid {}, not by this process (uid {me}): refusing to write a private key there; remove it or choose server.self_signed_dir",
-                    dir.display(),
-                    m.uid()
-                ));
+                return Err(CertError::NotOurs {
+                    dir: dir.to_path_buf(),
+                    owner: m.uid(),
+                    me,
+                });
             }
             if m.mode() & 0o077 != 0 {
                 std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
@@ -216,8 +251,8 @@ pub fn private_dir(dir: &Path) -> Result<(), String> {
 }
 
 #[cfg(not(unix))]
-pub fn private_dir(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))
+pub(crate) fn private_dir(dir: &Path) -> Result<(), CertError> {
+    std::fs::create_dir_all(dir).map_err(CertError::io(dir))
 }
 
 /// A kustomize JSON 6902 patch that puts the CA bundle into the first
@@ -326,7 +361,8 @@ mod tests {
             names: vec!["not a name".into()],
             days: 1,
         })
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("not a name"), "{e}");
     }
 
@@ -374,7 +410,7 @@ mod tests {
         assert_eq!(mode(&open), 0o700, "an existing directory is tightened");
         let link = root.path().join("link");
         std::os::unix::fs::symlink(&open, &link).unwrap();
-        let e = private_dir(&link).unwrap_err();
+        let e = private_dir(&link).unwrap_err().to_string();
         assert!(e.contains("not a directory"), "{e}");
         // A symlink planted where the key's temporary file goes is not followed.
         let target = root.path().join("elsewhere");

@@ -18,7 +18,33 @@ use crate::harden::{Options, RuleMode};
 // The admission core owns these; the loader reads them from its layers.
 pub use crate::admission::{Mode, OnError};
 
-pub const ENV_PREFIX: &str = "POD_HARDENER_";
+pub(crate) const ENV_PREFIX: &str = "POD_HARDENER_";
+
+/// Why a configuration did not load. Each message names the layer and key
+/// (or the file) so that the operator can fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {} does not exist", .0.display())]
+    MissingFile(PathBuf),
+    /// Values figment could not read: one `LAYER: key K: problem` each.
+    #[error("{}", .0.join("; "))]
+    Layers(Vec<String>),
+    /// A value of the right type that means nothing (an address, a limit).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("key {key}: not a scope key; the keys are {}", scope_key_names().join(", "))]
+    NotAScopeKey { key: String },
+    #[error("key {key}: cannot read {text:?}")]
+    ScopeValue { key: String, text: String },
+    /// An error of a configuration held as text, prefixed by its name.
+    #[error("{name}: {error}")]
+    Named {
+        name: String,
+        error: Box<ConfigError>,
+    },
+    #[error("{0}")]
+    Render(#[from] serde_json::Error),
+}
 
 /// The oldest TLS version the webhook accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -242,28 +268,34 @@ impl Config {
     }
 
     /// Meaning checks figment cannot do.
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), ConfigError> {
+        self.problem()
+            .map_or(Ok(()), |p| Err(ConfigError::Invalid(p)))
+    }
+
+    /// The first thing [`Config::check`] refuses, as its message.
+    fn problem(&self) -> Option<String> {
         for (name, addr) in [
             ("server.address", &self.server.address),
             ("server.metrics_address", &self.server.metrics_address),
         ] {
             if addr.parse::<std::net::SocketAddr>().is_err() {
-                return Err(format!(
+                return Some(format!(
                     "{name} {addr:?} is not HOST:PORT (e.g. 0.0.0.0:8443)"
                 ));
             }
         }
         if self.server.workers == 0 {
-            return Err("server.workers must be at least 1".into());
+            return Some("server.workers must be at least 1".into());
         }
         if self.server.max_body_bytes < 1024 {
-            return Err("server.max_body_bytes must be at least 1024".into());
+            return Some("server.max_body_bytes must be at least 1024".into());
         }
         if !(10..=10_000).contains(&self.server.review_budget_ms) {
-            return Err("server.review_budget_ms must be between 10 and 10000 (the API server waits at most 30 s, 10 s by default)".into());
+            return Some("server.review_budget_ms must be between 10 and 10000 (the API server waits at most 30 s, 10 s by default)".into());
         }
         if self.server.max_body_bytes_in_flight < self.server.max_body_bytes {
-            return Err(format!(
+            return Some(format!(
                 "server.max_body_bytes_in_flight ({}) must be at least server.max_body_bytes ({}), or no body of the largest allowed size could ever be read",
                 self.server.max_body_bytes_in_flight, self.server.max_body_bytes
             ));
@@ -277,11 +309,11 @@ impl Config {
             ("server.max_connections", self.server.max_connections),
         ] {
             if value == 0 {
-                return Err(format!("{name} must be at least 1"));
+                return Some(format!("{name} must be at least 1"));
             }
         }
         if self.server.cert_file.is_some() != self.server.key_file.is_some() {
-            return Err(
+            return Some(
                 "server.cert_file and server.key_file go together: set both or neither".into(),
             );
         }
@@ -296,22 +328,22 @@ impl Config {
                 .as_deref()
                 .filter(|q| !crate::profile::validate::is_quantity(q))
             {
-                return Err(format!(
+                return Some(format!(
                     "{key} {q:?} is not a Kubernetes quantity (e.g. 64Mi, 1Gi), or null for no limit"
                 ));
             }
         }
         for d in &self.shared_directories {
             if let Some(why) = crate::profile::validate::path_problem(d) {
-                return Err(format!("shared_directories {d:?}: {why}"));
+                return Some(format!("shared_directories {d:?}: {why}"));
             }
         }
-        Ok(())
+        None
     }
 }
 
 /// The layered figment, for loading and for `config print`'s provenance.
-pub fn figment(file: Option<&std::path::Path>, flags: serde_json::Value) -> Figment {
+pub(crate) fn figment(file: Option<&std::path::Path>, flags: serde_json::Value) -> Figment {
     let mut f = Figment::from(Serialized::defaults(Config::default()));
     if let Some(path) = file {
         f = f.merge(Yaml::file_exact(path));
@@ -333,21 +365,30 @@ fn top_level_keys() -> Vec<String> {
 }
 
 /// Loads and checks the configuration; the error names the layer and key.
-pub fn load(file: Option<&std::path::Path>, flags: serde_json::Value) -> Result<Config, String> {
+pub fn load(
+    file: Option<&std::path::Path>,
+    flags: serde_json::Value,
+) -> Result<Config, ConfigError> {
     if let Some(path) = file {
         if !path.exists() {
-            return Err(format!("config file {} does not exist", path.display()));
+            return Err(ConfigError::MissingFile(path.to_path_buf()));
         }
     }
     let config: Config = figment(file, flags).extract().map_err(|e| {
         let text = file.and_then(|p| std::fs::read_to_string(p).ok());
-        e.into_iter()
-            .map(|e| describe_error(&e, text.as_deref()))
-            .collect::<Vec<_>>()
-            .join("; ")
+        layers_error(e, text.as_deref())
     })?;
     config.check()?;
     Ok(config)
+}
+
+/// Every error figment found, each described by [`describe_error`].
+fn layers_error(e: figment::Error, file_text: Option<&str>) -> ConfigError {
+    ConfigError::Layers(
+        e.into_iter()
+            .map(|e| describe_error(&e, file_text))
+            .collect(),
+    )
 }
 
 /// One configuration error as `FILE:LINE: key K: what is wrong; the fix`,
@@ -441,18 +482,16 @@ fn key_line(text: &str, path: &[&str]) -> Option<usize> {
 
 /// Loads a configuration held as text (the webhook's ConfigMap) over the
 /// built-in defaults, as the webhook reads it; `name` names it in errors.
-pub fn load_text(name: &str, text: &str) -> Result<Config, String> {
+pub fn load_text(name: &str, text: &str) -> Result<Config, ConfigError> {
+    let named = |error| ConfigError::Named {
+        name: name.to_string(),
+        error: Box::new(error),
+    };
     let config: Config = Figment::from(Serialized::defaults(Config::default()))
         .merge(Yaml::string(text))
         .extract()
-        .map_err(|e| {
-            let all: Vec<String> = e
-                .into_iter()
-                .map(|e| describe_error(&e, Some(text)))
-                .collect();
-            format!("{name}: {}", all.join("; "))
-        })?;
-    config.check().map_err(|e| format!("{name}: {e}"))?;
+        .map_err(|e| named(layers_error(e, Some(text))))?;
+    config.check().map_err(named)?;
     Ok(config)
 }
 
@@ -467,33 +506,31 @@ const SCOPE_KEYS: [(&str, &str); 5] = [
     ("override_explicit_false", "override_explicit_false"),
 ];
 
+fn scope_key_names() -> Vec<&'static str> {
+    SCOPE_KEYS.iter().map(|(k, _)| *k).collect()
+}
+
 /// Loads the scope ConfigMap's data over the built-in defaults, each value
 /// read the way the environment layer reads a variable (`"[a,b]"` a list,
 /// `"true"` a boolean); an unknown key is an error, as neither the webhook
 /// nor the backstop would read it.
-pub fn load_scope<'a>(
+pub(crate) fn load_scope<'a>(
     data: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> Result<Config, String> {
+) -> Result<Config, ConfigError> {
     let mut figment = Figment::from(Serialized::defaults(Config::default()));
     for (key, text) in data {
         let Some((_, path)) = SCOPE_KEYS.iter().find(|(k, _)| *k == key) else {
-            let known: Vec<&str> = SCOPE_KEYS.iter().map(|(k, _)| *k).collect();
-            return Err(format!(
-                "key {key}: not a scope key; the keys are {}",
-                known.join(", ")
-            ));
+            return Err(ConfigError::NotAScopeKey {
+                key: key.to_string(),
+            });
         };
-        let value: figment::value::Value = text
-            .parse()
-            .map_err(|_| format!("key {key}: cannot read {text:?}"))?;
+        let value: figment::value::Value = text.parse().map_err(|_| ConfigError::ScopeValue {
+            key: key.to_string(),
+            text: text.to_string(),
+        })?;
         figment = figment.merge(Serialized::default(path, value));
     }
-    let config: Config = figment.extract().map_err(|e| {
-        e.into_iter()
-            .map(|e| describe_error(&e, None))
-            .collect::<Vec<_>>()
-            .join("; ")
-    })?;
+    let config: Config = figment.extract().map_err(|e| layers_error(e, None))?;
     config.check()?;
     Ok(config)
 }
@@ -502,10 +539,10 @@ pub fn load_scope<'a>(
 pub fn provenance(
     file: Option<&std::path::Path>,
     flags: serde_json::Value,
-) -> Result<Vec<(String, String, String)>, String> {
+) -> Result<Vec<(String, String, String)>, ConfigError> {
     let fig = figment(file, flags.clone());
     let config = load(file, flags)?;
-    let value = serde_json::to_value(&config).map_err(|e| e.to_string())?;
+    let value = serde_json::to_value(&config)?;
     let mut leaves = Vec::new();
     flatten("", &value, &mut leaves);
     Ok(leaves
@@ -587,14 +624,18 @@ mod tests {
     fn bad_values_are_named() {
         Jail::expect_with(|jail| {
             jail.create_file("c.yaml", "rules:\n  read_only_root: sometimes\n")?;
-            let e = load(Some("c.yaml".as_ref()), serde_json::json!({})).unwrap_err();
+            let e = load(Some("c.yaml".as_ref()), serde_json::json!({}))
+                .unwrap_err()
+                .to_string();
             assert!(
                 e.contains("c.yaml:2: key rules.read_only_root") && e.contains("sometimes"),
                 "{e}"
             );
             assert!(!e.contains("``") && !e.contains("default."), "{e}");
             jail.create_file("d.yaml", "servr: {}\n")?;
-            let e = load(Some("d.yaml".as_ref()), serde_json::json!({})).unwrap_err();
+            let e = load(Some("d.yaml".as_ref()), serde_json::json!({}))
+                .unwrap_err()
+                .to_string();
             assert!(
                 e.contains("d.yaml:1: key servr") && e.contains("unknown key"),
                 "{e}"
@@ -603,10 +644,14 @@ mod tests {
                 "f.yaml",
                 "mode: enforce\nserver:\n  # a comment\n  workerz: 3\n",
             )?;
-            let e = load(Some("f.yaml".as_ref()), serde_json::json!({})).unwrap_err();
+            let e = load(Some("f.yaml".as_ref()), serde_json::json!({}))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("f.yaml:4: key server.workerz"), "{e}");
             jail.create_file("e.yaml", "server: {address: nowhere}\n")?;
-            let e = load(Some("e.yaml".as_ref()), serde_json::json!({})).unwrap_err();
+            let e = load(Some("e.yaml".as_ref()), serde_json::json!({}))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("server.address"), "{e}");
             Ok(())
         });
@@ -634,7 +679,9 @@ mod documented {
         .options();
         assert_eq!(options.empty_dir_size_limit.as_deref(), Some("500Mi"));
         assert_eq!(options.memory_empty_dir_size_limit, None);
-        let e = super::load_text("c", "empty_dirs: {size_limit: lots}").unwrap_err();
+        let e = super::load_text("c", "empty_dirs: {size_limit: lots}")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("empty_dirs.size_limit \"lots\" is not a Kubernetes quantity"),
             "{e}"

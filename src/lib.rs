@@ -11,6 +11,12 @@
 //! only the shell (`server`, `cli`) reads it. `certs`, `diff` and `yaml` are
 //! leaves every layer may use; nothing reaches back up the chain, and only
 //! `cluster` talks to the Kubernetes API.
+//!
+//! A module that can fail says why with its own error enum (`ConfigError`,
+//! `CertError`, `ClusterError`, `doctor::edit::EditError`, ...), whose
+//! messages are the ones the user reads; `cli::CliError` adds the exit code.
+//! `pub` marks what the binary, the tests, the benches, `e2e/` and `fuzz/`
+//! use; crate-internal helpers are `pub(crate)`.
 #![forbid(unsafe_code)]
 
 pub mod admission;

@@ -40,6 +40,15 @@ fn refuse<T>(line: usize, reason: impl Into<String>) -> Result<T, Refusal> {
     })
 }
 
+/// An RFC 6902 op that cannot be carried out as a text edit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpError {
+    #[error("a `{0}` op cannot be carried out in place")]
+    Unsupported(String),
+    #[error("an op without a path")]
+    NoPath,
+}
+
 /// An `add` or `replace` op of a document, its pointer split into tokens.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Op {
@@ -49,12 +58,12 @@ pub struct Op {
 
 impl Op {
     /// Reads an RFC 6902 op as the engine renders it (only `add` and `replace` occur).
-    pub fn from_json(op: &Value) -> Result<Op, String> {
+    pub fn from_json(op: &Value) -> Result<Op, OpError> {
         let kind = op["op"].as_str().unwrap_or("");
         if kind != "add" && kind != "replace" {
-            return Err(format!("a `{kind}` op cannot be carried out in place"));
+            return Err(OpError::Unsupported(kind.to_string()));
         }
-        let path = op["path"].as_str().ok_or("an op without a path")?;
+        let path = op["path"].as_str().ok_or(OpError::NoPath)?;
         let tokens = path
             .split('/')
             .skip(1)

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::harden::Location;
 
 /// The template prefix for a kind, or `None` for kinds that hold no pod.
-pub fn template_prefix(kind: &str) -> Option<&'static str> {
+pub(crate) fn template_prefix(kind: &str) -> Option<&'static str> {
     Some(match kind {
         "Pod" => "",
         "Deployment"

@@ -248,7 +248,8 @@ async fn reads_the_webhook_configmaps() {
     );
     let e = webhook_settings(&client(&url), "elsewhere")
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("not found: is pod-hardener installed in namespace elsewhere"),
         "{e}"
@@ -294,7 +295,8 @@ async fn doctor_reads_messages_previous_logs_and_events() {
     assert_eq!(added, ["/var/lib/web", "/srv/web/logs"]);
     let e = pod_evidence(&client(&url), "shop", "gone")
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert_eq!(e, "pod shop/gone not found");
 }
 

@@ -22,7 +22,7 @@ use crate::workload::find_pods;
 /// The kinds audited, in listing order. A workload owned by one of these is
 /// audited through its owner (a Deployment's ReplicaSets, a CronJob's Jobs,
 /// any controller's pods).
-pub const AUDITED_KINDS: [&str; 8] = [
+pub(crate) const AUDITED_KINDS: [&str; 8] = [
     "Deployment",
     "StatefulSet",
     "DaemonSet",
@@ -42,7 +42,7 @@ pub struct Policy<'a> {
 }
 
 /// The owner through which an object is audited instead, as `Kind/name`.
-pub fn audited_owner(object: &Value) -> Option<String> {
+pub(crate) fn audited_owner(object: &Value) -> Option<String> {
     object
         .pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
@@ -179,7 +179,7 @@ fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
 }
 
 /// Audits one object: one entry per pod template in it (none for other kinds).
-pub fn audit_object(object: &Value, policy: &Policy<'_>) -> Vec<WorkloadAudit> {
+pub(crate) fn audit_object(object: &Value, policy: &Policy<'_>) -> Vec<WorkloadAudit> {
     let namespace = str_at(object, "/metadata/namespace").to_string();
     let name = match str_at(object, "/metadata/name") {
         "" => str_at(object, "/metadata/generateName"),

@@ -19,7 +19,7 @@ use super::{Report, WorkloadAudit};
 use crate::harden::{Options, Rule, RuleMode};
 
 /// The name of every report written, in each namespace and cluster-wide.
-pub const REPORT_NAME: &str = "pod-hardener-audit";
+pub(crate) const REPORT_NAME: &str = "pod-hardener-audit";
 const API_VERSION: &str = "wgpolicyk8s.io/v1alpha2";
 const SOURCE: &str = "pod-hardener";
 const CATEGORY: &str = "Runtime immutability";
@@ -231,7 +231,7 @@ fn report_object(kind: &str, namespace: Option<&str>, results: Vec<Value>) -> Va
 /// The report objects: a PolicyReport per namespace in the report's order,
 /// then the ClusterPolicyReport. `options` says which rules are off;
 /// `seconds` stamps every result (Unix time).
-pub fn policy_reports(report: &Report, options: &Options, seconds: u64) -> Vec<Value> {
+pub(crate) fn policy_reports(report: &Report, options: &Options, seconds: u64) -> Vec<Value> {
     let only = if report.default_paths.is_empty() {
         "nothing".to_string()
     } else {

@@ -19,7 +19,7 @@ use crate::compose::TmpfsSyntax;
     propagate_version = true,
     max_term_width = 100
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
@@ -279,7 +279,7 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     /// The flags that were given, as the top configuration layer.
-    pub fn overrides(&self) -> serde_json::Value {
+    pub(crate) fn overrides(&self) -> serde_json::Value {
         let mut top = serde_json::Map::new();
         let mut server = serde_json::Map::new();
         let put = |m: &mut serde_json::Map<String, serde_json::Value>,
@@ -383,7 +383,7 @@ pub enum ConfigCommand {
 
 /// `compose --output`.
 #[derive(Clone, Copy, ValueEnum)]
-pub enum ComposeOutput {
+pub(crate) enum ComposeOutput {
     /// A Compose override file with only the additions:
     /// `docker compose -f docker-compose.yml -f docker-compose.hardened.yml up`.
     Override,
@@ -408,7 +408,7 @@ impl From<ComposeOutput> for Output {
 
 /// `compose --tmpfs-syntax`.
 #[derive(Clone, Copy, ValueEnum)]
-pub enum TmpfsSyntaxArg {
+pub(crate) enum TmpfsSyntaxArg {
     /// `tmpfs: [/tmp:size=64m]`, understood by every Compose version and
     /// merged by appending.
     Short,
@@ -428,7 +428,7 @@ impl From<TmpfsSyntaxArg> for TmpfsSyntax {
 
 /// `audit --output`.
 #[derive(Clone, Copy, ValueEnum)]
-pub enum AuditFormat {
+pub(crate) enum AuditFormat {
     /// A table per namespace and a summary line.
     Table,
     /// One record per workload with its patch, totals and errors.

@@ -6,15 +6,14 @@ use std::path::PathBuf;
 use crate::audit::policyreport;
 use crate::audit::render::{render, Format};
 use crate::audit::{audit, Policy};
-use crate::cli::CliError;
+use crate::cli::{catalog_of, read_profile_files, CliError};
 use crate::cluster::{list_workloads, webhook_settings, CONFIG_KEY, CONFIG_MAP};
 use crate::config::Config;
-use crate::profile::Catalog;
 
 /// Exit code when the report is printed but some lists failed.
 pub const EXIT_PARTIAL: i32 = 3;
 /// Exit code when the cluster cannot be reached or the configuration is invalid.
-pub const EXIT_CLUSTER: i32 = 2;
+pub(crate) const EXIT_CLUSTER: i32 = 2;
 
 /// What `audit` was asked.
 #[derive(Debug, Clone)]
@@ -34,7 +33,7 @@ pub struct AuditArgs {
 /// Orders the profile files of the webhook's ConfigMap as the webhook reads
 /// them: first those its configuration names (`profiles.files`, by file
 /// name), in that order, then the other keys in key order.
-pub fn order_profiles(
+pub(crate) fn order_profiles(
     files: Vec<(String, String)>,
     configured: &[PathBuf],
 ) -> Vec<(String, String)> {
@@ -51,27 +50,6 @@ pub fn order_profiles(
     }
     out.extend(rest);
     out
-}
-
-fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, String> {
-    paths
-        .iter()
-        .map(|f| {
-            std::fs::read_to_string(f)
-                .map(|t| (f.display().to_string(), t))
-                .map_err(|e| format!("{}: cannot read: {e}", f.display()))
-        })
-        .collect()
-}
-
-fn catalog(files: &[(String, String)], builtin: bool) -> Result<Catalog, String> {
-    Catalog::load(files, builtin).map_err(|errors| {
-        errors
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    })
 }
 
 /// Runs the audit with the client `KUBECONFIG` or the pod's service account gives.
@@ -94,7 +72,7 @@ pub async fn run_with(client: &kube::Client, args: &AuditArgs) -> Result<(String
             eprintln!("audit: {m}");
         }
     };
-    let mut files = read_files(&args.profile_files).map_err(CliError::bad_input)?;
+    let mut files = read_profile_files(&args.profile_files)?;
     let config: Config = match &args.from_cluster {
         Some(ns) => {
             let settings = webhook_settings(client, ns)
@@ -117,12 +95,11 @@ pub async fn run_with(client: &kube::Client, args: &AuditArgs) -> Result<(String
         None => {
             let config = crate::config::load(args.config.as_deref(), serde_json::json!({}))
                 .map_err(|e| CliError::new(EXIT_CLUSTER, e))?;
-            files.extend(read_files(&config.profiles.files).map_err(CliError::bad_input)?);
+            files.extend(read_profile_files(&config.profiles.files)?);
             config
         }
     };
-    let catalog = catalog(&files, config.profiles.builtin && !args.no_builtin_profiles)
-        .map_err(CliError::bad_input)?;
+    let catalog = catalog_of(&files, config.profiles.builtin && !args.no_builtin_profiles)?;
     let listing = list_workloads(
         client,
         args.namespace.as_deref(),

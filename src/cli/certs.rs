@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::certs;
+use crate::cli::CliError;
 
 /// What to make.
 pub struct CertsRequest<'a> {
@@ -20,7 +21,8 @@ pub struct CertsRequest<'a> {
 /// mutating webhook's entries) and `config-webhook-ca-bundle.yaml` (the one
 /// entry of the ConfigMap-validating webhook); returns a report of what was
 /// written for whom.
-pub fn run(request: &CertsRequest<'_>) -> Result<String, String> {
+/// Every failure is bad input (names, days, the directory).
+pub fn run(request: &CertsRequest<'_>) -> Result<String, CliError> {
     let mut names = certs::service_names(request.service, request.namespace);
     if request.local {
         names.extend(certs::local_names());
@@ -33,17 +35,18 @@ pub fn run(request: &CertsRequest<'_>) -> Result<String, String> {
     let pair = certs::make(&certs::Request {
         names: names.clone(),
         days: request.days,
-    })?;
-    let written = certs::write(request.out_dir, &pair)?;
+    })
+    .map_err(CliError::bad_input)?;
+    let written = certs::write(request.out_dir, &pair).map_err(CliError::bad_input)?;
     let patch_path = request.out_dir.join("webhook-ca-bundle.yaml");
     std::fs::write(
         &patch_path,
         certs::ca_bundle_patch(&pair.ca_pem, request.webhooks),
     )
-    .map_err(|e| format!("{}: {e}", patch_path.display()))?;
+    .map_err(|e| CliError::bad_input(format!("{}: {e}", patch_path.display())))?;
     let config_patch_path = request.out_dir.join("config-webhook-ca-bundle.yaml");
     std::fs::write(&config_patch_path, certs::ca_bundle_patch(&pair.ca_pem, 1))
-        .map_err(|e| format!("{}: {e}", config_patch_path.display()))?;
+        .map_err(|e| CliError::bad_input(format!("{}: {e}", config_patch_path.display())))?;
     Ok(format!(
         "wrote {}, {}, {}, {} and {}\n  names: {}\n  valid for {} days; run this again to rotate\n",
         written.ca.display(),

@@ -15,7 +15,7 @@ use crate::harden::Options;
 use crate::profile::Catalog;
 
 /// Reads each file (`-` is stdin) as (name, text).
-pub fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, CliError> {
+pub(crate) fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, CliError> {
     paths
         .iter()
         .map(|p| {
@@ -33,7 +33,7 @@ pub fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, CliError> 
 }
 
 /// `SERVICE=NAME` pairs of `--profile-for`.
-pub fn parse_profile_for(pairs: &[String]) -> Result<BTreeMap<String, String>, CliError> {
+pub(crate) fn parse_profile_for(pairs: &[String]) -> Result<BTreeMap<String, String>, CliError> {
     let mut out = BTreeMap::new();
     for pair in pairs {
         match pair.split_once('=') {

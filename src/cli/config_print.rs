@@ -3,9 +3,11 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Renders `key = value  # origin` lines.
-pub fn render(file: Option<&Path>, flags: serde_json::Value) -> Result<String, String> {
-    let rows = crate::config::provenance(file, flags)?;
+use crate::cli::CliError;
+
+/// Renders `key = value  # origin` lines; an invalid configuration is a usage error.
+pub fn render(file: Option<&Path>, flags: serde_json::Value) -> Result<String, CliError> {
+    let rows = crate::config::provenance(file, flags).map_err(CliError::usage)?;
     // Origins line up in a column, but one long list value must not push every
     // line past a terminal's width: longer rows just get two spaces.
     const MAX_WIDTH: usize = 48;

@@ -10,7 +10,7 @@ use crate::doctor::{diagnose, merged_proposals, render, ContainerInput, Diagnosi
 use crate::profile::Catalog;
 
 /// Exit code when the cluster cannot be read.
-pub const EXIT_CLUSTER: i32 = 2;
+pub(crate) const EXIT_CLUSTER: i32 = 2;
 
 /// Where the evidence comes from.
 #[derive(Debug, Clone)]
@@ -40,23 +40,23 @@ pub struct DoctorArgs {
     pub json: bool,
 }
 
-fn read_text(path: &Path) -> Result<String, String> {
+fn read_text(path: &Path) -> Result<String, CliError> {
     let mut text = String::new();
     if path.as_os_str() == "-" {
         std::io::stdin()
             .read_to_string(&mut text)
-            .map_err(|e| format!("stdin: {e}"))?;
+            .map_err(|e| CliError::bad_input(format!("stdin: {e}")))?;
         return Ok(text);
     }
     // Logs are not always UTF-8: keep what can be read.
     std::fs::read(path)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))
+        .map_err(|e| CliError::bad_input(format!("{}: cannot read: {e}", path.display())))
 }
 
 /// The profile files to match against: the file to write first (so that an
 /// entry doctor wrote before is extended), then `--profiles`.
-fn catalog(args: &DoctorArgs) -> Result<Catalog, String> {
+fn catalog(args: &DoctorArgs) -> Result<Catalog, CliError> {
     let mut files = Vec::new();
     if let Some(w) = &args.write {
         if w.exists() && !args.profile_files.contains(w) {
@@ -74,7 +74,7 @@ async fn gather(
 ) -> Result<(String, Vec<ContainerInput>, Vec<String>), CliError> {
     match &args.source {
         Source::Logs { file, image } => {
-            let text = read_text(file).map_err(CliError::bad_input)?;
+            let text = read_text(file)?;
             // Offline there is no pod: without --container, the image names it.
             let name = args.container.clone().unwrap_or_else(|| image.clone());
             let source = if file.as_os_str() == "-" {
@@ -141,7 +141,7 @@ pub async fn run_with(
     client: Option<&kube::Client>,
     args: &DoctorArgs,
 ) -> Result<String, CliError> {
-    let catalog = catalog(args).map_err(CliError::bad_input)?;
+    let catalog = catalog(args)?;
     let (subject, containers, notes) = gather(client, args).await?;
     for n in &notes {
         eprintln!("doctor: {n}");

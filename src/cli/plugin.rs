@@ -11,13 +11,13 @@ use regex::{Captures, Regex};
 
 /// The file name kubectl looks for: `kubectl pod-hardener` runs the first
 /// `kubectl-pod_hardener` on `PATH` (kubectl maps `-` in a command to `_`).
-pub const PLUGIN_FILE: &str = "kubectl-pod_hardener";
+pub(crate) const PLUGIN_FILE: &str = "kubectl-pod_hardener";
 /// How a user types the command as a plugin.
-pub const PLUGIN_COMMAND: &str = "kubectl pod-hardener";
+pub(crate) const PLUGIN_COMMAND: &str = "kubectl pod-hardener";
 
 /// Whether the binary was started under its plugin name (`argv[0]`), with
 /// any directory and a `.exe` suffix ignored.
-pub fn invoked_as_plugin(argv0: &OsStr) -> bool {
+pub(crate) fn invoked_as_plugin(argv0: &OsStr) -> bool {
     Path::new(argv0)
         .file_name()
         .and_then(OsStr::to_str)
@@ -28,7 +28,7 @@ pub fn invoked_as_plugin(argv0: &OsStr) -> bool {
 /// messages name `kubectl pod-hardener`, and so do the examples in every
 /// help text (`pod-hardener audit` becomes `kubectl pod-hardener audit`;
 /// the namespace, labels and image names that merely contain the word stay).
-pub fn as_kubectl_plugin(cmd: Command) -> Command {
+pub(crate) fn as_kubectl_plugin(cmd: Command) -> Command {
     let names: Vec<String> = cmd
         .get_subcommands()
         .map(|s| regex::escape(s.get_name()))

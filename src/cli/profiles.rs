@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use crate::cli::CliError;
 use crate::profile::{parse_profile_set, Catalog, ImageRef, WritablePath};
 
 /// `profiles check FILE...`: every error of every file, exit 1 if any.
@@ -117,8 +118,8 @@ pub fn list(catalog: &Catalog, wrap: bool) -> String {
 }
 
 /// `profiles explain IMAGE`: the normalised reference, the profile and why.
-pub fn explain(catalog: &Catalog, image: &str) -> Result<String, String> {
-    let parsed = ImageRef::parse(image).map_err(|e| e.to_string())?;
+pub fn explain(catalog: &Catalog, image: &str) -> Result<String, CliError> {
+    let parsed = ImageRef::parse(image).map_err(CliError::bad_input)?;
     let r = catalog.resolve(image);
     let mut out = String::new();
     let _ = writeln!(out, "image:       {image}");

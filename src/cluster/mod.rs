@@ -22,15 +22,15 @@ use serde_json::Value;
 use crate::doctor::{ContainerInput, Evidence};
 
 /// Items per list call.
-pub const PAGE_SIZE: u32 = 500;
+pub(crate) const PAGE_SIZE: u32 = 500;
 /// The ConfigMap holding the webhook's `config.yaml`.
 pub const CONFIG_MAP: &str = "pod-hardener-config";
 /// The key of the configuration in `CONFIG_MAP`.
 pub const CONFIG_KEY: &str = "config.yaml";
 /// The ConfigMap whose `*.yaml` keys are profile files.
-pub const PROFILES_MAP: &str = "pod-hardener-profiles";
+pub(crate) const PROFILES_MAP: &str = "pod-hardener-profiles";
 /// Where the RBAC that audit and doctor need is written down.
-pub const RBAC_FILE: &str = "manifests/rbac/audit-clusterrole.yaml";
+pub(crate) const RBAC_FILE: &str = "manifests/rbac/audit-clusterrole.yaml";
 
 /// A namespaced resource that holds pod templates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,7 @@ impl Resource {
 }
 
 /// What `audit` lists, in this order.
-pub const WORKLOAD_RESOURCES: [Resource; 8] = [
+pub(crate) const WORKLOAD_RESOURCES: [Resource; 8] = [
     Resource {
         kind: "Deployment",
         group: "apps",
@@ -146,9 +146,43 @@ impl From<kube::Error> for ApiFailure {
     }
 }
 
+/// Why the cluster could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// A call the API server refused or did not answer; the message says
+    /// what to grant for a 403.
+    #[error("{}", describe_failure(.failure, .verb, .resource, .namespace.as_deref()))]
+    Api {
+        failure: ApiFailure,
+        verb: &'static str,
+        resource: Resource,
+        namespace: Option<String>,
+    },
+    #[error("ConfigMap {namespace}/{CONFIG_MAP} not found: is pod-hardener installed in namespace {namespace}?")]
+    NoConfigMap { namespace: String },
+    #[error("pod {namespace}/{pod} not found")]
+    NoPod { namespace: String, pod: String },
+}
+
+impl ClusterError {
+    fn api(
+        failure: ApiFailure,
+        verb: &'static str,
+        resource: &Resource,
+        namespace: Option<&str>,
+    ) -> Self {
+        ClusterError::Api {
+            failure,
+            verb,
+            resource: *resource,
+            namespace: namespace.map(str::to_string),
+        }
+    }
+}
+
 /// Says what failed and what to do: for a 403, the verb, resource and
 /// namespace to grant.
-pub fn describe_failure(
+pub(crate) fn describe_failure(
     failure: &ApiFailure,
     verb: &str,
     resource: &Resource,
@@ -179,7 +213,7 @@ pub fn describe_failure(
 
 /// One page of a list.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Page {
+pub(crate) struct Page {
     pub items: Vec<Value>,
     /// The `continue` token for the next page; `None` (or empty) on the last.
     pub next: Option<String>,
@@ -187,7 +221,7 @@ pub struct Page {
 
 /// Calls `fetch` with each `continue` token until the last page, and joins
 /// the items. `on_page` hears the running count (for progress on stderr).
-pub async fn paginate<F, Fut>(
+pub(crate) async fn paginate<F, Fut>(
     mut fetch: F,
     mut on_page: impl FnMut(usize),
 ) -> Result<Vec<Value>, ApiFailure>
@@ -233,13 +267,13 @@ fn api_for(
 
 /// Lists one resource, paged, every item as JSON with its `kind` and
 /// `apiVersion` set (list items come without them).
-pub async fn list_resource(
+pub(crate) async fn list_resource(
     client: &Client,
     resource: &Resource,
     namespace: Option<&str>,
     label_selector: Option<&str>,
     progress: &mut dyn FnMut(&str),
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Value>, ClusterError> {
     let mut last = None;
     for version in resource.versions {
         let api = api_for(client, resource, version, namespace);
@@ -286,11 +320,11 @@ pub async fn list_resource(
                 return Ok(items);
             }
             Err(f) if f.code == Some(404) => last = Some(f),
-            Err(f) => return Err(describe_failure(&f, "list", resource, namespace)),
+            Err(f) => return Err(ClusterError::api(f, "list", resource, namespace)),
         }
     }
-    Err(describe_failure(
-        &last.expect("at least one version"),
+    Err(ClusterError::api(
+        last.expect("at least one version"),
         "list",
         resource,
         namespace,
@@ -321,6 +355,7 @@ pub async fn list_workloads(
                 listing.objects.extend(items);
             }
             Err(e) => {
+                let e = e.to_string();
                 progress(&format!("error: {e}"));
                 listing.errors.push(e);
             }
@@ -355,7 +390,10 @@ pub fn profile_files(
 /// Reads the webhook's ConfigMaps from `namespace`. A missing profiles map
 /// means no user profiles; a missing configuration map is an error, since it
 /// most likely means the wrong namespace.
-pub async fn webhook_settings(client: &Client, namespace: &str) -> Result<WebhookSettings, String> {
+pub async fn webhook_settings(
+    client: &Client,
+    namespace: &str,
+) -> Result<WebhookSettings, ClusterError> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let configmaps = Resource {
         kind: "ConfigMap",
@@ -377,9 +415,11 @@ pub async fn webhook_settings(client: &Client, namespace: &str) -> Result<Webhoo
         Err(e) => {
             let f = ApiFailure::from(&e);
             return Err(if f.code == Some(404) {
-                format!("ConfigMap {namespace}/{CONFIG_MAP} not found: is pod-hardener installed in namespace {namespace}?")
+                ClusterError::NoConfigMap {
+                    namespace: namespace.to_string(),
+                }
             } else {
-                describe_failure(&f, "get", &configmaps, Some(namespace))
+                ClusterError::api(f, "get", &configmaps, Some(namespace))
             });
         }
     }
@@ -392,7 +432,7 @@ pub async fn webhook_settings(client: &Client, namespace: &str) -> Result<Webhoo
                     "ConfigMap {namespace}/{PROFILES_MAP} not found: no user profiles"
                 ));
             } else {
-                return Err(describe_failure(&f, "get", &configmaps, Some(namespace)));
+                return Err(ClusterError::api(f, "get", &configmaps, Some(namespace)));
             }
         }
     }
@@ -401,7 +441,7 @@ pub async fn webhook_settings(client: &Client, namespace: &str) -> Result<Webhoo
 
 /// The containers of a pod (init containers first) with what the pod's
 /// status already says: each termination message, current and last.
-pub fn containers_of_pod(pod: &Value) -> Vec<ContainerInput> {
+pub(crate) fn containers_of_pod(pod: &Value) -> Vec<ContainerInput> {
     let spec = pod.get("spec").unwrap_or(&Value::Null);
     let status = pod.get("status").unwrap_or(&Value::Null);
     let mut out = Vec::new();
@@ -461,7 +501,7 @@ pub fn containers_of_pod(pod: &Value) -> Vec<ContainerInput> {
 
 /// Adds the pod's events to the containers they name (`involvedObject.fieldPath`
 /// `spec.containers{name}`), or to every container when they name none.
-pub fn attach_events(containers: &mut [ContainerInput], events: &[Value]) {
+pub(crate) fn attach_events(containers: &mut [ContainerInput], events: &[Value]) {
     for e in events {
         let message = e.get("message").and_then(Value::as_str).unwrap_or("");
         if message.is_empty() {
@@ -502,15 +542,18 @@ pub async fn pod_evidence(
     client: &Client,
     namespace: &str,
     pod: &str,
-) -> Result<PodEvidence, String> {
+) -> Result<PodEvidence, ClusterError> {
     let pods_resource = WORKLOAD_RESOURCES[7];
     let dynamic = api_for(client, &pods_resource, "v1", Some(namespace));
     let object = dynamic.get(pod).await.map_err(|e| {
         let f = ApiFailure::from(&e);
         if f.code == Some(404) {
-            format!("pod {namespace}/{pod} not found")
+            ClusterError::NoPod {
+                namespace: namespace.to_string(),
+                pod: pod.to_string(),
+            }
         } else {
-            describe_failure(&f, "get", &pods_resource, Some(namespace))
+            ClusterError::api(f, "get", &pods_resource, Some(namespace))
         }
     })?;
     let object = serde_json::to_value(object).expect("objects serialise");

@@ -9,7 +9,7 @@
 
 use super::suggest::Directory;
 use crate::profile::model::{Profile, WritablePath, API_VERSION, KIND};
-use crate::profile::validate::parse_profile_set;
+use crate::profile::validate::{parse_profile_set, ProfileError};
 
 /// A directory to add, with the log line that asked for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +104,7 @@ fn comment(text: &str) -> String {
 }
 
 /// The entry as a block list item at `indent`, each line ending in `eol`.
-pub fn render_entry(p: &Proposal, indent: usize, eol: &str) -> String {
+pub(crate) fn render_entry(p: &Proposal, indent: usize, eol: &str) -> String {
     let i = " ".repeat(indent);
     let profile = &p.profile;
     let mut out = format!("{i}- name: {}{eol}", scalar(&profile.name));
@@ -228,60 +228,96 @@ fn unquote(s: &str) -> &str {
     s.trim().trim_matches(['"', '\''])
 }
 
-/// Puts the proposal into a profile file's text: extends the entry of the same
-/// name, or appends the entry to `profiles:`. Everything else stays byte for
-/// byte. The result must pass profile validation; `file` names it in errors.
-pub fn apply(text: &str, file: &str, p: &Proposal) -> Result<String, String> {
-    if text.trim().is_empty() {
-        return validated(file, render_file(p), p);
-    }
-    let set = parse_profile_set(file, text).map_err(|errors| {
-        format!(
-            "{file} is not a valid profile file; fix it first:\n{}",
-            errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    })?;
-    let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
-    let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_string).collect();
-    if let Some(last) = lines.last_mut() {
-        if !last.ends_with('\n') {
-            last.push_str(eol);
-        }
-    }
-    let stripped = |l: &String| l.trim_end_matches(['\n', '\r']).to_string();
+/// Why a proposal was not put into a profile file (nothing is written).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EditError {
+    #[error("{file} is not a valid profile file; fix it first:\n{}", one_per_line(.problems))]
+    InvalidFile {
+        file: String,
+        problems: Vec<ProfileError>,
+    },
+    #[error("{file}:{line}: profiles is written as a flow list; add the entry by hand:\n{entry}")]
+    FlowProfiles {
+        file: String,
+        line: usize,
+        entry: String,
+    },
+    #[error("{file}: cannot find the lines of profile {name:?}")]
+    EntryNotFound { file: String, name: String },
+    #[error("{file}:{line}: writablePaths spans lines as a flow list; add {paths} by hand")]
+    MultiLineFlow {
+        file: String,
+        line: usize,
+        paths: String,
+    },
+    #[error("{file}:{line}: writablePaths is not a list; add {path} by hand")]
+    NotAList {
+        file: String,
+        line: usize,
+        path: String,
+    },
+    #[error("the edited {file} would not be valid (nothing written):\n{}", one_per_line(.problems))]
+    InvalidResult {
+        file: String,
+        problems: Vec<ProfileError>,
+    },
+    #[error("internal error: profile {0:?} missing after the edit")]
+    EntryLost(String),
+    #[error("internal error: {path} missing from profile {name:?} after the edit")]
+    PathLost { path: String, name: String },
+}
 
-    let Some(profiles_at) = lines
+fn one_per_line(problems: &[ProfileError]) -> String {
+    problems
         .iter()
-        .position(|l| key_value(&stripped(l), "profiles").is_some() && !l.starts_with([' ', '\t']))
-    else {
-        let mut out = lines.concat();
-        out.push_str(&format!("profiles:{eol}"));
-        out.push_str(&render_entry(p, 2, eol));
-        return validated(file, out, p);
-    };
-    let profiles_line = stripped(&lines[profiles_at]);
-    let inline = key_value(&profiles_line, "profiles").unwrap_or("");
-    if inline == "[]" {
-        let after = &profiles_line[profiles_line.find("[]").expect("seen") + 2..];
-        lines[profiles_at] = format!("profiles:{after}{eol}");
-        lines.insert(profiles_at + 1, render_entry(p, 2, eol));
-        return validated(file, lines.concat(), p);
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A profile file as lines, each with its line break (the last one gets one).
+struct Lines {
+    lines: Vec<String>,
+    eol: &'static str,
+}
+
+impl Lines {
+    fn new(text: &str) -> Self {
+        let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+        let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_string).collect();
+        if let Some(last) = lines.last_mut() {
+            if !last.ends_with('\n') {
+                last.push_str(eol);
+            }
+        }
+        Lines { lines, eol }
     }
-    if !inline.is_empty() {
-        return Err(format!(
-            "{file}:{}: profiles is written as a flow list; add the entry by hand:\n{}",
-            profiles_at + 1,
-            render_entry(p, 2, "\n")
-        ));
+
+    /// Line `i` without its line break.
+    fn stripped(&self, i: usize) -> String {
+        self.lines[i].trim_end_matches(['\n', '\r']).to_string()
     }
+
+    /// The last line of `from..to` that is neither blank nor a comment.
+    fn last_content(&self, from: usize, to: usize) -> usize {
+        (from..to)
+            .rev()
+            .find(|&i| !is_blank_or_comment(&self.stripped(i)))
+            .unwrap_or(from)
+    }
+
+    fn text(&self) -> String {
+        self.lines.concat()
+    }
+}
+
+/// The entries of the `profiles:` block that starts at line `profiles_at`:
+/// their item indent and each one's `(first line, end)`.
+fn profile_items(lines: &Lines, profiles_at: usize) -> (Option<usize>, Vec<(usize, usize)>) {
     // The block of profiles: until the next top-level key.
-    let mut end = lines.len();
-    for (i, l) in lines.iter().enumerate().skip(profiles_at + 1) {
-        let s = stripped(l);
+    let mut end = lines.lines.len();
+    for i in profiles_at + 1..lines.lines.len() {
+        let s = lines.stripped(i);
         if is_blank_or_comment(&s) || s.starts_with([' ', '\t']) || s.starts_with('-') && s != "---"
         {
             continue;
@@ -291,18 +327,18 @@ pub fn apply(text: &str, file: &str, p: &Proposal) -> Result<String, String> {
     }
     let item_starts: Vec<usize> = (profiles_at + 1..end)
         .filter(|&i| {
-            let t = stripped(&lines[i]);
+            let t = lines.stripped(i);
             let t = t.trim_start();
             t == "-" || t.starts_with("- ")
         })
         .collect();
-    let item_indent = item_starts.first().map(|&i| indent_of(&lines[i]));
-    let items: Vec<(usize, usize)> = match item_indent {
+    let item_indent = item_starts.first().map(|&i| indent_of(&lines.lines[i]));
+    let items = match item_indent {
         None => Vec::new(),
         Some(ind) => {
             let starts: Vec<usize> = item_starts
                 .into_iter()
-                .filter(|&i| indent_of(&lines[i]) == ind)
+                .filter(|&i| indent_of(&lines.lines[i]) == ind)
                 .collect();
             starts
                 .iter()
@@ -311,25 +347,57 @@ pub fn apply(text: &str, file: &str, p: &Proposal) -> Result<String, String> {
                 .collect()
         }
     };
-    let last_content = |from: usize, to: usize, lines: &[String]| -> usize {
-        (from..to)
-            .rev()
-            .find(|&i| !is_blank_or_comment(&stripped(&lines[i])))
-            .unwrap_or(from)
-    };
+    (item_indent, items)
+}
 
-    let wanted = &p.profile.name;
-    let existing = set.profiles.iter().find(|e| &e.name == wanted);
-    let Some(existing) = existing else {
+/// Puts the proposal into a profile file's text: extends the entry of the same
+/// name, or appends the entry to `profiles:`. Everything else stays byte for
+/// byte. The result must pass profile validation; `file` names it in errors.
+pub fn apply(text: &str, file: &str, p: &Proposal) -> Result<String, EditError> {
+    if text.trim().is_empty() {
+        return validated(file, render_file(p), p);
+    }
+    let set = parse_profile_set(file, text).map_err(|problems| EditError::InvalidFile {
+        file: file.to_string(),
+        problems,
+    })?;
+    let mut lines = Lines::new(text);
+    let eol = lines.eol;
+
+    let Some(profiles_at) = (0..lines.lines.len()).position(|i| {
+        key_value(&lines.stripped(i), "profiles").is_some()
+            && !lines.lines[i].starts_with([' ', '\t'])
+    }) else {
+        let mut out = lines.text();
+        out.push_str(&format!("profiles:{eol}"));
+        out.push_str(&render_entry(p, 2, eol));
+        return validated(file, out, p);
+    };
+    let profiles_line = lines.stripped(profiles_at);
+    let inline = key_value(&profiles_line, "profiles").unwrap_or("");
+    if inline == "[]" {
+        let after = &profiles_line[profiles_line.find("[]").expect("seen") + 2..];
+        lines.lines[profiles_at] = format!("profiles:{after}{eol}");
+        lines.lines.insert(profiles_at + 1, render_entry(p, 2, eol));
+        return validated(file, lines.text(), p);
+    }
+    if !inline.is_empty() {
+        return Err(EditError::FlowProfiles {
+            file: file.to_string(),
+            line: profiles_at + 1,
+            entry: render_entry(p, 2, "\n"),
+        });
+    }
+    let (item_indent, items) = profile_items(&lines, profiles_at);
+    let Some(existing) = set.profiles.iter().find(|e| e.name == p.profile.name) else {
         let at = match items.last() {
-            Some(&(s, e)) => last_content(s, e, &lines) + 1,
+            Some(&(s, e)) => lines.last_content(s, e) + 1,
             None => profiles_at + 1,
         };
         let entry = render_entry(p, item_indent.unwrap_or(2), eol);
-        lines.insert(at, entry);
-        return validated(file, lines.concat(), p);
+        lines.lines.insert(at, entry);
+        return validated(file, lines.text(), p);
     };
-
     // Extend the entry of that name with the paths it lacks.
     let new: Vec<&Addition> = p
         .additions
@@ -342,137 +410,178 @@ pub fn apply(text: &str, file: &str, p: &Proposal) -> Result<String, String> {
         })
         .collect();
     if new.is_empty() {
-        return Ok(lines.concat());
+        return Ok(lines.text());
     }
     let ind = item_indent.expect("an entry exists, so items do");
-    let content_indent = ind + 2;
-    let (start, stop) = items
-        .iter()
-        .copied()
-        .find(|&(s, e)| {
+    let entry = Entry::find(&lines, &items, ind + 2, &p.profile.name).ok_or_else(|| {
+        EditError::EntryNotFound {
+            file: file.to_string(),
+            name: p.profile.name.clone(),
+        }
+    })?;
+    entry.add_paths(&mut lines, file, &new)?;
+    validated(file, lines.text(), p)
+}
+
+/// The lines `start..stop` of one profile entry, whose keys are at `content_indent`.
+struct Entry {
+    start: usize,
+    stop: usize,
+    content_indent: usize,
+}
+
+impl Entry {
+    /// The entry named `name` among `items`.
+    fn find(
+        lines: &Lines,
+        items: &[(usize, usize)],
+        content_indent: usize,
+        name: &str,
+    ) -> Option<Entry> {
+        let (start, stop) = items.iter().copied().find(|&(s, e)| {
             (s..e).any(|i| {
-                entry_key_content(&stripped(&lines[i]), i == s, content_indent)
-                    .is_some_and(|c| key_value(&c, "name").is_some_and(|v| unquote(v) == wanted))
+                entry_key_content(&lines.stripped(i), i == s, content_indent)
+                    .is_some_and(|c| key_value(&c, "name").is_some_and(|v| unquote(v) == name))
             })
+        })?;
+        Some(Entry {
+            start,
+            stop,
+            content_indent,
         })
-        .ok_or_else(|| format!("{file}: cannot find the lines of profile {wanted:?}"))?;
-    let key_line = (start..stop).find(|&i| {
-        entry_key_content(&stripped(&lines[i]), i == start, content_indent)
-            .is_some_and(|c| key_value(&c, "writablePaths").is_some())
-    });
-    let Some(k) = key_line else {
-        let at = last_content(start, stop, &lines) + 1;
-        let pad = " ".repeat(content_indent);
-        let mut block = format!("{pad}writablePaths:{eol}");
-        for a in &new {
-            block.push_str(&format!(
-                "{pad}  - {}  # doctor: {}{eol}",
+    }
+
+    /// The entry's own `key:` text of line `i`, if it is one.
+    fn key_content(&self, lines: &Lines, i: usize) -> Option<String> {
+        entry_key_content(&lines.stripped(i), i == self.start, self.content_indent)
+    }
+
+    /// Adds `new` to the entry's `writablePaths`: a new key, the items of a
+    /// one-line flow list, or items of a block list.
+    fn add_paths(&self, lines: &mut Lines, file: &str, new: &[&Addition]) -> Result<(), EditError> {
+        let key_line = (self.start..self.stop).find(|&i| {
+            self.key_content(lines, i)
+                .is_some_and(|c| key_value(&c, "writablePaths").is_some())
+        });
+        let Some(k) = key_line else {
+            let at = lines.last_content(self.start, self.stop) + 1;
+            let pad = " ".repeat(self.content_indent);
+            let eol = lines.eol;
+            let mut block = format!("{pad}writablePaths:{eol}");
+            block.push_str(&addition_lines(&format!("{pad}  "), new, eol));
+            lines.lines.insert(at, block);
+            return Ok(());
+        };
+        let content = self
+            .key_content(lines, k)
+            .expect("the key line was found by this test");
+        let value = key_value(&content, "writablePaths").unwrap_or("");
+        if value.starts_with('[') {
+            if !value.ends_with(']') {
+                return Err(EditError::MultiLineFlow {
+                    file: file.to_string(),
+                    line: k + 1,
+                    paths: new
+                        .iter()
+                        .map(|a| a.directory.path.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            add_to_flow_list(lines, k, new);
+            return Ok(());
+        }
+        if !value.is_empty() {
+            return Err(EditError::NotAList {
+                file: file.to_string(),
+                line: k + 1,
+                path: new[0].directory.path.clone(),
+            });
+        }
+        self.add_to_block_list(lines, k, new);
+        Ok(())
+    }
+
+    /// Appends `new` after the last item of the block list whose key is on line `k`.
+    fn add_to_block_list(&self, lines: &mut Lines, k: usize, new: &[&Addition]) {
+        // A block list: items at the key's indent or deeper.
+        let key_indent = indent_of(&lines.stripped(k)) + if k == self.start { 2 } else { 0 };
+        let mut last = k;
+        let mut dash_indent = None;
+        for i in k + 1..self.stop {
+            let s = lines.stripped(i);
+            if is_blank_or_comment(&s) {
+                continue;
+            }
+            let ind = indent_of(&s);
+            let is_item = s.trim_start().starts_with("- ") || s.trim_start() == "-";
+            if ind > key_indent || (ind == key_indent && is_item) {
+                if is_item && dash_indent.is_none() {
+                    dash_indent = Some(ind);
+                }
+                last = i;
+            } else {
+                break;
+            }
+        }
+        let pad = " ".repeat(dash_indent.unwrap_or(key_indent + 2));
+        let block = addition_lines(&pad, new, lines.eol);
+        lines.lines.insert(last + 1, block);
+    }
+}
+
+/// Each addition as a block item at `pad`, with its `# doctor:` comment.
+fn addition_lines(pad: &str, new: &[&Addition], eol: &str) -> String {
+    new.iter()
+        .map(|a| {
+            format!(
+                "{pad}- {}  # doctor: {}{eol}",
                 addition_item(a),
                 comment(&a.because)
-            ));
-        }
-        lines.insert(at, block);
-        return validated(file, lines.concat(), p);
+            )
+        })
+        .collect()
+}
+
+/// Adds `new` before the `]` of the one-line flow list on line `k`.
+fn add_to_flow_list(lines: &mut Lines, k: usize, new: &[&Addition]) {
+    let l = lines.stripped(k);
+    let close = l.rfind(']').expect("seen");
+    let inner_empty = l[..close].trim_end().ends_with('[');
+    let joined = new
+        .iter()
+        .map(|a| addition_item(a))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let insert = if inner_empty {
+        joined
+    } else {
+        format!(", {joined}")
     };
-    let l = stripped(&lines[k]);
-    let content = entry_key_content(&l, k == start, content_indent)
-        .expect("the key line was found by this test");
-    let value = key_value(&content, "writablePaths").unwrap_or("");
-    if value.starts_with('[') {
-        if !value.ends_with(']') {
-            return Err(format!(
-                "{file}:{}: writablePaths spans lines as a flow list; add {} by hand",
-                k + 1,
-                new.iter()
-                    .map(|a| a.directory.path.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        let close = l.rfind(']').expect("seen");
-        let inner_empty = l[..close].trim_end().ends_with('[');
-        let items: Vec<String> = new.iter().map(|a| addition_item(a)).collect();
-        let joined = items.join(", ");
-        let insert = if inner_empty {
-            joined
-        } else {
-            format!(", {joined}")
-        };
-        lines[k] = format!("{}{insert}{}{eol}", &l[..close], &l[close..]);
-        return validated(file, lines.concat(), p);
-    }
-    if !value.is_empty() {
-        return Err(format!(
-            "{file}:{}: writablePaths is not a list; add {} by hand",
-            k + 1,
-            new[0].directory.path
-        ));
-    }
-    // A block list: items at the key's indent or deeper.
-    let key_indent = indent_of(&l) + if k == start { 2 } else { 0 };
-    let mut last = k;
-    let mut dash_indent = None;
-    for (i, line) in lines.iter().enumerate().take(stop).skip(k + 1) {
-        let s = stripped(line);
-        if is_blank_or_comment(&s) {
-            continue;
-        }
-        let ind = indent_of(&s);
-        let is_item = s.trim_start().starts_with("- ") || s.trim_start() == "-";
-        if ind > key_indent || (ind == key_indent && is_item) {
-            if is_item && dash_indent.is_none() {
-                dash_indent = Some(ind);
-            }
-            last = i;
-        } else {
-            break;
-        }
-    }
-    let pad = " ".repeat(dash_indent.unwrap_or(key_indent + 2));
-    let mut block = String::new();
-    for a in &new {
-        block.push_str(&format!(
-            "{pad}- {}  # doctor: {}{eol}",
-            addition_item(a),
-            comment(&a.because)
-        ));
-    }
-    lines.insert(last + 1, block);
-    validated(file, lines.concat(), p)
+    lines.lines[k] = format!("{}{insert}{}{}", &l[..close], &l[close..], lines.eol);
 }
 
 /// The edited text, if it is a valid profile file whose entry now holds every addition.
-fn validated(file: &str, text: String, p: &Proposal) -> Result<String, String> {
-    let set = parse_profile_set(file, &text).map_err(|errors| {
-        format!(
-            "the edited {file} would not be valid (nothing written):\n{}",
-            errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
+fn validated(file: &str, text: String, p: &Proposal) -> Result<String, EditError> {
+    let set = parse_profile_set(file, &text).map_err(|problems| EditError::InvalidResult {
+        file: file.to_string(),
+        problems,
     })?;
     let entry = set
         .profiles
         .iter()
         .find(|e| e.name == p.profile.name)
-        .ok_or_else(|| {
-            format!(
-                "internal error: profile {:?} missing after the edit",
-                p.profile.name
-            )
-        })?;
+        .ok_or_else(|| EditError::EntryLost(p.profile.name.clone()))?;
     for a in &p.additions {
         if !entry
             .writable_paths
             .iter()
             .any(|w| crate::harden::paths::is_within(&a.directory.path, w.path()))
         {
-            return Err(format!(
-                "internal error: {} missing from profile {:?} after the edit",
-                a.directory.path, p.profile.name
-            ));
+            return Err(EditError::PathLost {
+                path: a.directory.path.clone(),
+                name: p.profile.name.clone(),
+            });
         }
     }
     Ok(text)

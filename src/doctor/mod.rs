@@ -8,7 +8,7 @@
 
 pub mod edit;
 pub mod parse;
-pub mod suggest;
+pub(crate) mod suggest;
 
 use std::fmt::Write as _;
 
@@ -21,7 +21,9 @@ use crate::profile::validate::is_dns_label;
 use crate::profile::Catalog;
 use edit::{Addition, Proposal};
 use parse::{find_broken_writes, Finding};
-use suggest::{directory_for, Directory};
+use suggest::directory_for;
+/// The directory type of [`edit::Addition`]; the rest of `suggest` is internal.
+pub use suggest::Directory;
 
 /// Text to search, and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,7 +139,7 @@ pub fn diagnose(input: &ContainerInput, catalog: &Catalog) -> Diagnosis {
                         (Some(d), None)
                     }
                 }
-                Err(why) => (None, Some(why)),
+                Err(why) => (None, Some(why.to_string())),
             };
             seen.push(Seen {
                 finding,

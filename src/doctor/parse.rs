@@ -253,12 +253,12 @@ static EROFS: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Every broken write in `text`, in order, one per line at most.
-pub fn find_broken_writes(text: &str) -> Vec<Finding> {
+pub(crate) fn find_broken_writes(text: &str) -> Vec<Finding> {
     text.lines().filter_map(parse_line).collect()
 }
 
 /// The broken write in one line, if the line reports one.
-pub fn parse_line(line: &str) -> Option<Finding> {
+pub(crate) fn parse_line(line: &str) -> Option<Finding> {
     if !EROFS.is_match(line) {
         return None;
     }

@@ -81,22 +81,31 @@ fn kept(dir: &str, also_keep: &[String]) -> bool {
         || KEEP_TREES.iter().any(|t| is_within(dir, t))
 }
 
+/// Why a broken write gets no directory: said to the user as a note.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum NoDirectory {
+    #[error("the message names no path")]
+    NoPath,
+    #[error("relative path {0:?}: the working directory is unknown (give --workdir)")]
+    UnknownWorkdir(String),
+    #[error("the program reports it and carries on: nothing to add")]
+    Harmless,
+    #[error("{dir} holds the image's own files; an emptyDir there would hide them: make the program write elsewhere (a setting or environment variable), or mount a volume at {path}")]
+    ImageFiles { dir: String, path: String },
+}
+
 /// The absolute path a finding names, relative ones resolved against `workdir`.
-pub fn absolute_path(finding: &Finding, workdir: Option<&str>) -> Result<String, String> {
-    let path = finding
-        .path
-        .as_deref()
-        .ok_or_else(|| "the message names no path".to_string())?;
+pub(crate) fn absolute_path(
+    finding: &Finding,
+    workdir: Option<&str>,
+) -> Result<String, NoDirectory> {
+    let path = finding.path.as_deref().ok_or(NoDirectory::NoPath)?;
     let joined = if path.starts_with('/') {
         path.to_string()
     } else {
         match workdir {
             Some(wd) => format!("{wd}/{path}"),
-            None => {
-                return Err(format!(
-                    "relative path {path:?}: the working directory is unknown (give --workdir)"
-                ))
-            }
+            None => return Err(NoDirectory::UnknownWorkdir(path.to_string())),
         }
     };
     // Mount at the resolved path: `/var/run` and `/var/lock` are symlinks
@@ -107,13 +116,13 @@ pub fn absolute_path(finding: &Finding, workdir: Option<&str>) -> Result<String,
 /// The directory that must be writable for this write to succeed, or why none
 /// is suggested. `also_keep` lists directories of this container that hold
 /// its files (working directory, the profile's appDirs).
-pub fn directory_for(
+pub(crate) fn directory_for(
     finding: &Finding,
     workdir: Option<&str>,
     also_keep: &[String],
-) -> Result<Directory, String> {
+) -> Result<Directory, NoDirectory> {
     if finding.kind == WriteKind::Harmless {
-        return Err("the program reports it and carries on: nothing to add".into());
+        return Err(NoDirectory::Harmless);
     }
     let path = absolute_path(finding, workdir)?;
     if let Some(root) = TEMP_ROOTS.iter().find(|t| is_within(&path, t)) {
@@ -133,9 +142,7 @@ pub fn directory_for(
         if finding.kind == WriteKind::CreateDir && !kept(&path, also_keep) && dir != path {
             return Ok(Directory { path, seed: false });
         }
-        return Err(format!(
-            "{dir} holds the image's own files; an emptyDir there would hide them: make the program write elsewhere (a setting or environment variable), or mount a volume at {path}"
-        ));
+        return Err(NoDirectory::ImageFiles { dir, path });
     }
     let ships_files = SHIPPED_TREES.iter().any(|t| is_within(&dir, t));
     Ok(Directory {
@@ -150,7 +157,7 @@ mod tests {
     use super::*;
 
     fn dir(line: &str) -> Result<Directory, String> {
-        directory_for(&parse_line(line).expect("recognised"), None, &[])
+        directory_for(&parse_line(line).expect("recognised"), None, &[]).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -207,6 +214,7 @@ mod tests {
         let f = parse_line("mkdir plugins-storage: read-only file system").unwrap();
         assert!(directory_for(&f, None, &[])
             .unwrap_err()
+            .to_string()
             .contains("--workdir"));
         // WORKDIR / : the directory itself, since / is kept
         assert_eq!(

@@ -298,12 +298,14 @@ fn new_empty_and_bracketed_files() {
 fn invalid_files_and_invalid_results_are_refused() {
     let p = proposal("svc", &["registry.example.com/svc"], &[("/srv/svc", false)]);
     let bad = "apiVersion: pod-hardener.dev/v1\nkind: ProfileSet\nprofiles:\n  - name: a\n    match: [nginx]\n    writeablePaths: [/tmp]\n";
-    let e = apply(bad, "bad.yaml", &p).unwrap_err();
+    let e = apply(bad, "bad.yaml", &p).unwrap_err().to_string();
     assert!(e.contains("bad.yaml:6"), "{e}");
     // a proposal whose own entry is invalid never reaches the file
     let mut wrong = p.clone();
     wrong.profile.name = "Not A Label".into();
-    let e = apply(USER_FILE, "team.yaml", &wrong).unwrap_err();
+    let e = apply(USER_FILE, "team.yaml", &wrong)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("would not be valid") && e.contains("DNS-1123"),
         "{e}"

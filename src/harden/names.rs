@@ -6,12 +6,12 @@
 
 use std::collections::HashSet;
 
-pub const VOLUME_PREFIX: &str = "ph-";
-pub const SEED_CONTAINER_PREFIX: &str = "ph-seed-";
+pub(crate) const VOLUME_PREFIX: &str = "ph-";
+pub(crate) const SEED_CONTAINER_PREFIX: &str = "ph-seed-";
 const MAX_LABEL: usize = 63;
 
 /// FNV-1a: stable across builds and platforms, unlike std's hasher.
-pub fn stable_hash(parts: &[&str]) -> u32 {
+pub(crate) fn stable_hash(parts: &[&str]) -> u32 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for (i, part) in parts.iter().enumerate() {
         if i > 0 {
@@ -51,7 +51,7 @@ fn fit(base: &str, hash: u32, force_hash: bool) -> String {
 }
 
 /// `ph-<container>-<path>`, unique among `taken` (which it extends).
-pub fn volume_name(container: &str, path: &str, taken: &mut HashSet<String>) -> String {
+pub(crate) fn volume_name(container: &str, path: &str, taken: &mut HashSet<String>) -> String {
     let path_slug = match slug(path) {
         s if s.is_empty() => "root".to_string(),
         s => s,
@@ -61,7 +61,7 @@ pub fn volume_name(container: &str, path: &str, taken: &mut HashSet<String>) -> 
 }
 
 /// `ph-seed-<container>`, unique among the pod's container names.
-pub fn seed_container_name(container: &str, taken: &mut HashSet<String>) -> String {
+pub(crate) fn seed_container_name(container: &str, taken: &mut HashSet<String>) -> String {
     let base = format!("{SEED_CONTAINER_PREFIX}{}", slug(container));
     unique(&base, &["seed", container], taken)
 }

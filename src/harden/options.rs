@@ -20,7 +20,7 @@ pub enum RuleMode {
 
 /// The directories a secret must never be mounted onto, because other files
 /// live there: application, temporary and system directories.
-pub const DEFAULT_SHARED_DIRS: [&str; 16] = [
+pub(crate) const DEFAULT_SHARED_DIRS: [&str; 16] = [
     "/",
     "/app",
     "/bin",
@@ -41,10 +41,10 @@ pub const DEFAULT_SHARED_DIRS: [&str; 16] = [
 
 /// The `sizeLimit` of an added disk-backed emptyDir whose profile path sets
 /// none: an unbounded one lets one container fill the node's disk.
-pub const DEFAULT_EMPTY_DIR_SIZE_LIMIT: &str = "1Gi";
+pub(crate) const DEFAULT_EMPTY_DIR_SIZE_LIMIT: &str = "1Gi";
 /// The same for a memory-backed (`medium: Memory`) emptyDir: its tmpfs pages
 /// count against the container's memory limit.
-pub const DEFAULT_MEMORY_EMPTY_DIR_SIZE_LIMIT: &str = "64Mi";
+pub(crate) const DEFAULT_MEMORY_EMPTY_DIR_SIZE_LIMIT: &str = "64Mi";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {

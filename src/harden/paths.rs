@@ -27,7 +27,7 @@ const RUN_ALIASES: [(&str, &str); 2] = [("/var/run", "/run"), ("/var/lock", "/ru
 
 /// Lexical cleaning of a container path as the kubelet takes it: relative
 /// paths are taken from `/`, `..` stops at `/`.
-pub fn clean(path: &str) -> String {
+pub(crate) fn clean(path: &str) -> String {
     joined(&components(path, true), true)
 }
 
@@ -35,7 +35,7 @@ pub fn clean(path: &str) -> String {
 /// leading `..`, an empty path is `.`): for host paths, and for Compose
 /// container paths, which Docker refuses when relative, so they are compared
 /// as written rather than taken to be under `/`.
-pub fn clean_keep_relative(path: &str) -> String {
+pub(crate) fn clean_keep_relative(path: &str) -> String {
     let absolute = path.starts_with('/');
     joined(&components(path, absolute), absolute)
 }
@@ -70,7 +70,7 @@ fn joined(parts: &[&str], absolute: bool) -> String {
 }
 
 /// The comparison key of an already clean path.
-pub fn key_of(clean: &str) -> String {
+pub(crate) fn key_of(clean: &str) -> String {
     for (alias, target) in RUN_ALIASES {
         if let Some(rest) = clean.strip_prefix(alias) {
             if rest.is_empty() || rest.starts_with('/') {
@@ -114,7 +114,7 @@ pub fn is_within(path: &str, dir: &str) -> bool {
 /// touch the sorted map only where a prefix's hash is known, so a query costs
 /// O(path length + log n) whatever the depth.
 #[derive(Debug, Default)]
-pub struct PathIndex {
+pub(crate) struct PathIndex {
     hasher: RandomState,
     /// Prefix hashes of the keys present, with how many keys have each.
     hashes: HashMap<u64, usize>,
@@ -178,11 +178,6 @@ impl PathIndex {
         }
     }
 
-    /// Ids at exactly `key`.
-    pub fn get(&self, key: &str) -> &[usize] {
-        self.at.get(key).map_or(&[], Vec::as_slice)
-    }
-
     pub fn contains(&self, key: &str) -> bool {
         self.at.contains_key(key)
     }
@@ -202,7 +197,7 @@ impl PathIndex {
     }
 
     /// Something sits strictly below `key`.
-    pub fn has_below(&self, key: &str) -> bool {
+    pub(crate) fn has_below(&self, key: &str) -> bool {
         if key == "/" {
             return self.at.keys().any(|k| k != "/");
         }

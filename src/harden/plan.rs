@@ -430,6 +430,16 @@ pub fn plan(pod: PodRef<'_>, catalog: &Catalog, options: &Options) -> Plan {
     plan
 }
 
+/// Rule 1's question about one container: where it is, its name and spec,
+/// the rule's mode, and the directories a secret mount must not sit on.
+struct SecretRule<'a> {
+    at: ContainerRef,
+    name: &'a str,
+    container: &'a Value,
+    mode: RuleMode,
+    places: &'a Places<'a>,
+}
+
 struct Ctx<'a, 'p> {
     plan: &'a mut Plan,
     catalog: &'a Catalog,
@@ -560,7 +570,14 @@ impl<'a> Ctx<'a, '_> {
                 own: &own,
                 writable: &wanted,
             };
-            self.secret_rule(at, &name, c, secret_mode, &places, &mut mounts);
+            let rule = SecretRule {
+                at,
+                name: &name,
+                container: c,
+                mode: secret_mode,
+                places: &places,
+            };
+            self.secret_rule(&rule, &mut mounts);
         }
 
         // Rule 2: writable paths. Unlike Compose, the pod gets its emptyDirs
@@ -686,15 +703,14 @@ impl<'a> Ctx<'a, '_> {
 
     /// Rule 1 as JSON Patch: moves (in enforce mode) and `readOnly: true` on
     /// every secret mount, which Compose has no counterpart of.
-    fn secret_rule(
-        &mut self,
-        at: ContainerRef,
-        name: &str,
-        c: &Value,
-        mode: RuleMode,
-        places: &Places<'_>,
-        mounts: &mut Mounts,
-    ) {
+    fn secret_rule(&mut self, rule: &SecretRule<'_>, mounts: &mut Mounts) {
+        let &SecretRule {
+            at,
+            name,
+            container: c,
+            mode,
+            places,
+        } = rule;
         let raw = c.get("volumeMounts").and_then(Value::as_array);
         let enforce = mode == RuleMode::Enforce;
         let decisions = secret_mounts::decide(mounts, places, Destination::Free, enforce, &key_of);

@@ -83,7 +83,7 @@ fn parse_script(script: &str) -> Option<Vec<String>> {
 
 /// `c` is a seed container this engine wrote (see the module doc).
 /// `listed` are the names the `applied` annotation records as seeds.
-pub fn is_ours(c: &Value, listed: &HashSet<String>, volumes: &Volumes<'_>) -> bool {
+pub(crate) fn is_ours(c: &Value, listed: &HashSet<String>, volumes: &Volumes<'_>) -> bool {
     let name = c.get("name").and_then(Value::as_str).unwrap_or("");
     if !listed.contains(name) {
         return false;
@@ -126,7 +126,7 @@ pub fn is_ours(c: &Value, listed: &HashSet<String>, volumes: &Volumes<'_>) -> bo
 }
 
 /// Seed container names recorded in the `applied` annotation's JSON.
-pub fn listed_seeds(applied: Option<&str>) -> HashSet<String> {
+pub(crate) fn listed_seeds(applied: Option<&str>) -> HashSet<String> {
     let summary: std::collections::BTreeMap<String, Vec<String>> = applied
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default();

@@ -94,7 +94,7 @@ impl VolumeClass {
 
 /// The pod's volumes by name, built once per pod.
 #[derive(Debug, Default)]
-pub struct Volumes<'a> {
+pub(crate) struct Volumes<'a> {
     by_name: HashMap<&'a str, VolumeClass>,
 }
 

@@ -12,9 +12,9 @@ use super::model::{Defaults, Profile, ProfileSet, WritablePath};
 use super::validate::{parse_profile_set, ProfileError};
 
 /// The built-in catalog, embedded at build time.
-pub const BUILTIN_PROFILES: &str = include_str!("../../config/profiles.yaml");
+pub(crate) const BUILTIN_PROFILES: &str = include_str!("../../config/profiles.yaml");
 /// How the built-in catalog is named in explanations and errors.
-pub const BUILTIN_SOURCE: &str = "<built-in>";
+pub(crate) const BUILTIN_SOURCE: &str = "<built-in>";
 
 /// A profile ready for matching, with the file it came from.
 #[derive(Debug, Clone)]

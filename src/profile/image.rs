@@ -9,7 +9,7 @@
 use std::fmt;
 
 /// The default registry of short image names, as the container runtimes use it.
-pub const DOCKER_HUB: &str = "docker.io";
+pub(crate) const DOCKER_HUB: &str = "docker.io";
 
 /// An image reference split into its parts, the repository normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,7 +241,7 @@ impl ImagePattern {
 }
 
 /// Glob with `*` (any run of characters, `/` included) and `?` (one character).
-pub fn glob_match(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     let p = pattern.as_bytes();
     let t = text.as_bytes();
     let (mut pi, mut ti) = (0, 0);

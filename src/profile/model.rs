@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-pub const API_VERSION: &str = "pod-hardener.dev/v1";
-pub const KIND: &str = "ProfileSet";
+pub(crate) const API_VERSION: &str = "pod-hardener.dev/v1";
+pub(crate) const KIND: &str = "ProfileSet";
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -537,10 +537,22 @@ fn certificate_files(config: &Config) -> Result<(PathBuf, PathBuf), String> {
     }
 }
 
+/// Why the webhook did not start (its certificate, profiles or address),
+/// as the message the server's own steps give.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ServeError(String);
+
+impl From<String> for ServeError {
+    fn from(message: String) -> Self {
+        ServeError(message)
+    }
+}
+
 /// Runs the webhook until SIGTERM or SIGINT. Errors before binding are
 /// returned (the caller exits 2); afterwards the server drains and returns.
 /// `source` is the configuration file and flag layer, re-read when the file changes.
-pub async fn run(config: Config, source: reload::ConfigSource) -> Result<(), String> {
+pub async fn run(config: Config, source: reload::ConfigSource) -> Result<(), ServeError> {
     let (cert_file, key_file) = certificate_files(&config)?;
     let (pair, cert_fingerprint) = tls::load_pair(&cert_file, &key_file)?;
     let (catalog, profile_fingerprint) =

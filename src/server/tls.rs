@@ -112,11 +112,12 @@ pub fn write_self_signed(
     dir: &Path,
     extra_names: &[String],
 ) -> Result<(PathBuf, PathBuf, PathBuf), String> {
-    crate::certs::private_dir(dir)?;
+    crate::certs::private_dir(dir).map_err(|e| e.to_string())?;
     let mut names = crate::certs::local_names();
     names.extend(extra_names.iter().cloned());
-    let pair = crate::certs::make(&crate::certs::Request { names, days: 30 })?;
-    let written = crate::certs::write(dir, &pair)?;
+    let pair = crate::certs::make(&crate::certs::Request { names, days: 30 })
+        .map_err(|e| e.to_string())?;
+    let written = crate::certs::write(dir, &pair).map_err(|e| e.to_string())?;
     Ok((written.cert, written.key, written.ca))
 }
 

@@ -30,7 +30,7 @@ pub fn problems(configmap: &Value) -> Vec<String> {
             .collect();
         return match pairs.map(crate::config::load_scope) {
             None => vec!["a value is not a string".into()],
-            Some(Err(e)) => vec![e],
+            Some(Err(e)) => vec![e.to_string()],
             Some(Ok(_)) => Vec::new(),
         };
     }
@@ -42,7 +42,7 @@ pub fn problems(configmap: &Value) -> Vec<String> {
         };
         if key == CONFIG_KEY {
             if let Err(e) = crate::config::load_text(key, text) {
-                found.push(e);
+                found.push(e.to_string());
             }
         } else if key.ends_with(".yaml") || key.ends_with(".yml") {
             if let Err(errors) =

@@ -248,10 +248,10 @@ mod tests {
     #[test]
     fn json_documents_are_written_yaml_1_1_safe() {
         // A PolicyReport result for a pod named `no` in namespace `on`.
-        let v = serde_json::json!({"scope": {"name": "no", "namespace": "on"}, "n": 1});
+        let v = serde_json::json!({"scope": {"name": "no", "namespace": "on"}, "count": 1});
         assert_eq!(
             from_json(&v),
-            "scope:\n  name: \"no\"\n  namespace: \"on\"\nn: 1\n"
+            "scope:\n  name: \"no\"\n  namespace: \"on\"\ncount: 1\n"
         );
     }
 

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use figment::providers::{Env, Format, Serialized, Yaml};
+use figment::providers::{Env, Format, Serialized};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
@@ -342,6 +342,20 @@ impl Config {
     }
 }
 
+/// The configuration file's format for figment: read by `yaml::read`, the
+/// project's one YAML reader (serde-saphyr under its budgets), not by
+/// figment's own serde_yaml-based provider.
+struct Yaml;
+
+impl Format for Yaml {
+    type Error = crate::yaml::read::Error;
+    const NAME: &'static str = "YAML";
+
+    fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Self::Error> {
+        crate::yaml::read::from_str(text)
+    }
+}
+
 /// The layered figment, for loading and for `config print`'s provenance.
 pub(crate) fn figment(file: Option<&std::path::Path>, flags: serde_json::Value) -> Figment {
     let mut f = Figment::from(Serialized::defaults(Config::default()));
@@ -430,6 +444,11 @@ fn describe_error(e: &figment::Error, file_text: Option<&str>) -> String {
         Some(figment::Source::File(f)) => Some(f.display().to_string()),
         _ => None,
     });
+    if let (Some(file), Some(text), true) = (&source, file_text, path.is_empty()) {
+        if let Some(error) = not_yaml(file, text) {
+            return error;
+        }
+    }
     match source {
         Some(file) => {
             let line = file_text
@@ -447,6 +466,19 @@ fn describe_error(e: &figment::Error, file_text: Option<&str>) -> String {
             format!("{from}: key {key}: {what}")
         }
     }
+}
+
+/// Why `text` is not YAML at all, as `NAME:LINE:COLUMN: what` and the
+/// source around it; `None` when it is YAML.
+fn not_yaml(name: &str, text: &str) -> Option<String> {
+    let err = crate::yaml::read::from_str::<serde::de::IgnoredAny>(text).err()?;
+    let at = crate::yaml::read::location(&err)
+        .map(|(line, column)| format!(":{line}:{column}"))
+        .unwrap_or_default();
+    Some(format!(
+        "{name}{at}: {}",
+        crate::yaml::read::describe(&err, name)
+    ))
 }
 
 /// The 1-based line of a nested block-style YAML key (`server:` then
@@ -487,6 +519,9 @@ pub fn load_text(name: &str, text: &str) -> Result<Config, ConfigError> {
         name: name.to_string(),
         error: Box::new(error),
     };
+    if let Some(error) = not_yaml(name, text) {
+        return Err(ConfigError::Invalid(error));
+    }
     let config: Config = Figment::from(Serialized::defaults(Config::default()))
         .merge(Yaml::string(text))
         .extract()
@@ -632,6 +667,35 @@ mod tests {
                 "{e}"
             );
             assert!(!e.contains("``") && !e.contains("default."), "{e}");
+            // Not YAML: the place and the source around it, not "key : ...".
+            jail.create_file("b.yaml", "server:\n  workers: 2\n  address: [unclosed\n")?;
+            let e = load(Some("b.yaml".as_ref()), serde_json::json!({}))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("b.yaml:3:12: unclosed bracket"), "{e}");
+            assert!(
+                e.contains("3 |   address: [unclosed") && !e.contains("key :"),
+                "{e}"
+            );
+            // Aliases replayed past the reader's budget: refused, not expanded.
+            let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+            for (n, prev) in ["b", "c", "d", "e", "f", "g"]
+                .iter()
+                .zip(["a", "b", "c", "d", "e", "f"])
+            {
+                bomb.push_str(&format!(
+                    "{n}: &{n} [{}]\n",
+                    vec![format!("*{prev}"); 10].join(", ")
+                ));
+            }
+            jail.create_file("bomb.yaml", &bomb)?;
+            let e = load(Some("bomb.yaml".as_ref()), serde_json::json!({}))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("bomb.yaml:") && e.contains("alias replay limit"),
+                "{e}"
+            );
             jail.create_file("d.yaml", "servr: {}\n")?;
             let e = load(Some("d.yaml".as_ref()), serde_json::json!({}))
                 .unwrap_err()
@@ -679,6 +743,10 @@ mod documented {
         .options();
         assert_eq!(options.empty_dir_size_limit.as_deref(), Some("500Mi"));
         assert_eq!(options.memory_empty_dir_size_limit, None);
+        let e = super::load_text("config.yaml", "server: [x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("config.yaml:1:9: unclosed bracket"), "{e}");
         let e = super::load_text("c", "empty_dirs: {size_limit: lots}")
             .unwrap_err()
             .to_string();

@@ -60,7 +60,16 @@ const WRITABLE: [&str; 4] = ["emptyDir", "hostPath", "gitRepo", "ephemeral"];
 impl VolumeClass {
     /// Classifies one entry of `spec.volumes`.
     pub fn of(volume: &Value) -> VolumeClass {
-        let has = |k: &str| volume.get(k).is_some_and(|v| !v.is_null());
+        // The members present, read once: a volume has two or three, and
+        // looking each of thirty kinds up would hash thirty keys.
+        let present: Vec<&str> = volume
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let has = |k: &str| present.contains(&k);
         let secret = has("secret")
             || volume
                 .get("projected")

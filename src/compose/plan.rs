@@ -172,6 +172,20 @@ impl ProjectPlan {
     }
 }
 
+/// A `--profile-for` choice that names no service or no profile.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// `known` is the project's services, comma-separated.
+    #[error("--profile-for {service}={profile}: no service {service:?} (services: {known})")]
+    NoService {
+        service: String,
+        profile: String,
+        known: String,
+    },
+    #[error("--profile-for {service}={profile}: no profile named {profile:?} (see `pod-hardener profiles list`)")]
+    NoProfile { service: String, profile: String },
+}
+
 /// Decides every service's additions. `profile_for` names a profile per
 /// service (`--profile-for`); an unknown service or profile is an error.
 pub fn plan(
@@ -179,20 +193,22 @@ pub fn plan(
     catalog: &Catalog,
     options: &Options,
     profile_for: &BTreeMap<String, String>,
-) -> Result<ProjectPlan, String> {
+) -> Result<ProjectPlan, PlanError> {
     let services: Vec<(&str, &Mapping)> = project.services().collect();
     for (service, profile) in profile_for {
         if !services.iter().any(|(name, _)| name == service) {
             let known: Vec<&str> = services.iter().map(|(n, _)| *n).collect();
-            return Err(format!(
-                "--profile-for {service}={profile}: no service {service:?} (services: {})",
-                known.join(", ")
-            ));
+            return Err(PlanError::NoService {
+                service: service.clone(),
+                profile: profile.clone(),
+                known: known.join(", "),
+            });
         }
         if catalog.by_name(profile).is_none() {
-            return Err(format!(
-                "--profile-for {service}={profile}: no profile named {profile:?} (see `pod-hardener profiles list`)"
-            ));
+            return Err(PlanError::NoProfile {
+                service: service.clone(),
+                profile: profile.clone(),
+            });
         }
     }
     // Named volumes the project already declares, so ours never collide.

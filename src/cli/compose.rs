@@ -84,7 +84,7 @@ fn load_builtin(files: &[(String, String)]) -> Result<compose::Project, CliError
             .ok()
             .or_else(|| dot_env.get(name).cloned())
     };
-    let read = |name: &str| std::fs::read_to_string(name).map_err(|e| e.to_string());
+    let read = |name: &str| std::fs::read_to_string(name);
     let sources = compose::Sources {
         env: &env,
         read: &read,

@@ -40,25 +40,64 @@ pub struct Previewed {
     pub workloads: Vec<Value>,
 }
 
+/// Why an input could not be read, hardened or edited in place; each text
+/// says the document and line.
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError {
+    /// A YAML or JSON syntax error, as [`crate::yaml::read::describe`] shows it,
+    /// with the document, line and column when the reader knows them.
+    #[error("{0}")]
+    Syntax(String),
+    #[error("document {doc} (line {line}): expected a Kubernetes object (a mapping with kind)")]
+    NotAnObject { doc: usize, line: usize },
+    /// A container list of the wrong shape, in `object`.
+    #[error("document {doc} (line {line}): {object}: {problem}")]
+    Misshapen {
+        doc: usize,
+        line: usize,
+        object: String,
+        problem: String,
+    },
+    #[error("document {doc} (line {line}): internal error, patch does not apply: {source}")]
+    PatchFailed {
+        doc: usize,
+        line: usize,
+        source: json_patch::PatchError,
+    },
+    /// A patch op that cannot be carried out as a text edit.
+    #[error("document {doc} (line {line}): {source}")]
+    Op {
+        doc: usize,
+        line: usize,
+        source: manifest_edit::OpError,
+    },
+    #[error("line {line}: cannot edit in place: {reason}")]
+    EditRefused { line: usize, reason: String },
+    #[error("cannot edit in place: the edited text does not parse: {0}")]
+    EditUnparsable(Box<PreviewError>),
+    #[error("line {line}: cannot edit in place: the edited document {doc} would not read back as the hardened one")]
+    ReadsBackDifferently { line: usize, doc: usize },
+}
+
 /// Splits a YAML or JSON stream into documents; errors give document and line.
-pub fn parse_documents(text: &str) -> Result<Vec<(usize, Value)>, String> {
+pub fn parse_documents(text: &str) -> Result<Vec<(usize, Value)>, PreviewError> {
     parse_documents_in("-", text)
 }
 
 /// [`parse_documents`] of the file `name`: a YAML error says document, line
 /// and column, and shows the lines around it under the file's name.
-pub fn parse_documents_in(name: &str, text: &str) -> Result<Vec<(usize, Value)>, String> {
+pub fn parse_documents_in(name: &str, text: &str) -> Result<Vec<(usize, Value)>, PreviewError> {
     let name = if name == "-" { "stdin" } else { name };
     let starts = document_lines(text);
     let values: Vec<(usize, Value)> = crate::yaml::read::documents_at(text).map_err(|e| {
         let shown = crate::yaml::read::describe(&e, name);
-        match crate::yaml::read::location(&e) {
+        PreviewError::Syntax(match crate::yaml::read::location(&e) {
             Some((line, column)) => {
                 let doc = starts.iter().filter(|&&s| s <= line).count().max(1);
                 format!("document {doc} (line {line}, column {column}): {shown}")
             }
             None => shown,
-        }
+        })
     })?;
     let mut docs = Vec::new();
     for (i, (line, value)) in values.into_iter().enumerate() {
@@ -66,10 +105,7 @@ pub fn parse_documents_in(name: &str, text: &str) -> Result<Vec<(usize, Value)>,
             continue;
         }
         if !value.is_object() {
-            return Err(format!(
-                "document {} (line {line}): expected a Kubernetes object (a mapping with kind)",
-                i + 1
-            ));
+            return Err(PreviewError::NotAnObject { doc: i + 1, line });
         }
         docs.push((line, value));
     }
@@ -114,7 +150,11 @@ fn misshapen_container_lists(doc: &Value, spec_pointer: &str) -> Option<String> 
 }
 
 /// Hardens every pod template in every document.
-pub fn preview(text: &str, catalog: &Catalog, options: &Options) -> Result<Vec<Previewed>, String> {
+pub fn preview(
+    text: &str,
+    catalog: &Catalog,
+    options: &Options,
+) -> Result<Vec<Previewed>, PreviewError> {
     preview_file("-", text, catalog, options)
 }
 
@@ -124,7 +164,7 @@ pub fn preview_file(
     text: &str,
     catalog: &Catalog,
     options: &Options,
-) -> Result<Vec<Previewed>, String> {
+) -> Result<Vec<Previewed>, PreviewError> {
     let docs = parse_documents_in(name, text)?;
     let mut out = Vec::new();
     for (n, (line, doc)) in docs.into_iter().enumerate() {
@@ -133,18 +173,20 @@ pub fn preview_file(
         for found in find_pods(&doc) {
             if let Some(problem) = misshapen_container_lists(&doc, &found.location.spec) {
                 let object = doc.pointer(&found.object).unwrap_or(&doc);
-                return Err(format!(
-                    "document {} (line {line}): {}: {problem}",
-                    n + 1,
-                    describe(object)
-                ));
+                return Err(PreviewError::Misshapen {
+                    doc: n + 1,
+                    line,
+                    object: describe(object),
+                    problem,
+                });
             }
             let hardened = harden(&doc, &found.location, catalog, options);
-            json_patch::patch(&mut after, &hardened.ops).map_err(|e| {
-                format!(
-                    "document {} (line {line}): internal error, patch does not apply: {e}",
-                    n + 1
-                )
+            json_patch::patch(&mut after, &hardened.ops).map_err(|source| {
+                PreviewError::PatchFailed {
+                    doc: n + 1,
+                    line,
+                    source,
+                }
             })?;
             let object = doc.pointer(&found.object).unwrap_or(&doc);
             let spec_after = after
@@ -231,7 +273,7 @@ pub fn warnings(docs: &[Previewed]) -> Vec<String> {
 /// `text` with every workload's ops carried out as text edits that keep its
 /// comments, order, quoting and indentation. An edit that would not read back
 /// as exactly the hardened documents is refused, never returned.
-pub fn in_place(text: &str, docs: &[Previewed]) -> Result<String, String> {
+pub fn in_place(text: &str, docs: &[Previewed]) -> Result<String, PreviewError> {
     let mut ops = Vec::with_capacity(docs.len());
     for d in docs {
         let mut doc_ops = Vec::new();
@@ -240,25 +282,24 @@ pub fn in_place(text: &str, docs: &[Previewed]) -> Result<String, String> {
             .iter()
             .flat_map(|w| w["patch"].as_array().into_iter().flatten())
         {
-            doc_ops.push(
-                Op::from_json(op)
-                    .map_err(|e| format!("document {} (line {}): {e}", d.index, d.line))?,
-            );
+            doc_ops.push(Op::from_json(op).map_err(|source| PreviewError::Op {
+                doc: d.index,
+                line: d.line,
+                source,
+            })?);
         }
         ops.push(doc_ops);
     }
-    let edited = manifest_edit::edit(text, &ops)
-        .map_err(|r| format!("line {}: cannot edit in place: {}", r.line, r.reason))?;
-    let back = parse_documents(&edited)
-        .map_err(|e| format!("cannot edit in place: the edited text does not parse: {e}"))?;
+    let edited = manifest_edit::edit(text, &ops).map_err(|r| PreviewError::EditRefused {
+        line: r.line,
+        reason: r.reason,
+    })?;
+    let back = parse_documents(&edited).map_err(|e| PreviewError::EditUnparsable(Box::new(e)))?;
     let differs = (0..docs.len().max(back.len()))
         .find(|&i| back.get(i).map(|(_, v)| v) != docs.get(i).map(|d| &d.after));
     if let Some(i) = differs {
         let line = docs.get(i).map_or(1, |d| d.line);
-        return Err(format!(
-            "line {line}: cannot edit in place: the edited document {} would not read back as the hardened one",
-            i + 1
-        ));
+        return Err(PreviewError::ReadsBackDifferently { line, doc: i + 1 });
     }
     Ok(edited)
 }

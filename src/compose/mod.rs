@@ -33,7 +33,7 @@ use serde_yaml::{Mapping, Value};
 use locate::{line_of, Step};
 pub use resolve::Sources;
 
-pub use plan::{plan, ProjectPlan, ServicePlan, TmpfsSyntax};
+pub use plan::{plan, PlanError, ProjectPlan, ServicePlan, TmpfsSyntax};
 
 /// A problem in one input file, with the line it is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,18 +154,15 @@ pub fn load_with(
     let mut document = merged.unwrap_or_default();
     let project_file = &files[0].0;
     if let Some(Value::Mapping(services)) = document.get_mut("services") {
-        let parse_other = |name: &str, text: &str| {
-            parse_with(name, text, sources.env)
-                .map(|(doc, _)| doc)
-                .map_err(|e| e.to_string())
-        };
-        resolve::resolve_extends(services, project_file, sources, &parse_other).map_err(
-            |message| ComposeError {
+        let parse_other =
+            |name: &str, text: &str| parse_with(name, text, sources.env).map(|(doc, _)| doc);
+        resolve::resolve_extends(services, project_file, sources, &parse_other).map_err(|e| {
+            ComposeError {
                 file: project_file.clone(),
                 line: 1,
-                message,
-            },
-        )?;
+                message: e.to_string(),
+            }
+        })?;
     }
     Ok(Project {
         files: files.iter().map(|(n, _)| n.clone()).collect(),
@@ -369,15 +366,18 @@ pub fn parse_with(
             format!("not valid YAML: {}", crate::yaml::read::describe(&e, name)),
         )
     })?;
-    let mut value = resolve::expand_merge_keys(value).map_err(|m| err(line_of_merge(text), m))?;
-    resolve::interpolate_all(&mut value, env).map_err(|m| {
-        // The variable's name is in the message; its first mention locates it.
-        let line = m
-            .split_whitespace()
-            .nth(1)
-            .and_then(|var| text.lines().position(|l| l.contains(&format!("${{{var}"))))
-            .map_or(1, |i| i + 1);
-        err(line, m)
+    let mut value =
+        resolve::expand_merge_keys(value).map_err(|e| err(line_of_merge(text), e.to_string()))?;
+    resolve::interpolate_all(&mut value, env).map_err(|e| {
+        // The missing variable's first mention locates it.
+        let line = match &e {
+            resolve::ResolveError::MissingVariable { name, .. } => text
+                .lines()
+                .position(|l| l.contains(&format!("${{{name}")))
+                .map_or(1, |i| i + 1),
+            _ => 1,
+        };
+        err(line, e.to_string())
     })?;
     let doc = match value {
         Value::Mapping(m) => m,

@@ -43,19 +43,38 @@ fn is_host_path(source: &str) -> bool {
 }
 
 /// One `volumes` entry; the error says what is wrong with it.
-pub fn parse_volume(entry: &Value) -> Result<Mount, String> {
+/// Why a `volumes` entry is not one Compose accepts.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    #[error("`target` must be a container path")]
+    TargetNotPath,
+    #[error("long syntax needs `target` (the container path)")]
+    NoTarget,
+    #[error("`source` must be a string")]
+    SourceNotString,
+    #[error("`read_only` must be true or false")]
+    ReadOnlyNotBool,
+    #[error("must be SOURCE:TARGET[:MODE] or a mapping with `target`")]
+    Malformed,
+    #[error("{text:?} has too many `:` (SOURCE:TARGET:MODE)")]
+    TooManyColons { text: String },
+    #[error("{text:?}: the container path {target:?} must be absolute")]
+    RelativeTarget { text: String, target: String },
+}
+
+pub fn parse_volume(entry: &Value) -> Result<Mount, MountError> {
     match entry {
         Value::String(s) => parse_short(s),
         Value::Mapping(m) => {
             let target = match m.get("target") {
                 Some(Value::String(t)) if !t.is_empty() => t,
-                Some(_) => return Err("`target` must be a container path".into()),
-                None => return Err("long syntax needs `target` (the container path)".into()),
+                Some(_) => return Err(MountError::TargetNotPath),
+                None => return Err(MountError::NoTarget),
             };
             let source = match m.get("source") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) => Some(s.clone()),
-                Some(_) => return Err("`source` must be a string".into()),
+                Some(_) => return Err(MountError::SourceNotString),
             };
             let kind = match m.get("type").and_then(Value::as_str) {
                 Some("bind") => MountKind::Bind,
@@ -67,7 +86,7 @@ pub fn parse_volume(entry: &Value) -> Result<Mount, String> {
             let read_only = match m.get("read_only") {
                 None | Some(Value::Null) => false,
                 Some(Value::Bool(b)) => *b,
-                Some(_) => return Err("`read_only` must be true or false".into()),
+                Some(_) => return Err(MountError::ReadOnlyNotBool),
             };
             Ok(Mount {
                 kind,
@@ -76,23 +95,28 @@ pub fn parse_volume(entry: &Value) -> Result<Mount, String> {
                 read_only,
             })
         }
-        _ => Err("must be SOURCE:TARGET[:MODE] or a mapping with `target`".into()),
+        _ => Err(MountError::Malformed),
     }
 }
 
 /// `TARGET`, `SOURCE:TARGET` or `SOURCE:TARGET:MODE`.
-fn parse_short(text: &str) -> Result<Mount, String> {
+fn parse_short(text: &str) -> Result<Mount, MountError> {
     let parts: Vec<&str> = text.split(':').collect();
     let (source, target, mode) = match parts.as_slice() {
         [target] => (None, *target, ""),
         [source, target] => (Some(*source), *target, ""),
         [source, target, mode] => (Some(*source), *target, *mode),
-        _ => return Err(format!("{text:?} has too many `:` (SOURCE:TARGET:MODE)")),
+        _ => {
+            return Err(MountError::TooManyColons {
+                text: text.to_string(),
+            })
+        }
     };
     if !target.starts_with('/') {
-        return Err(format!(
-            "{text:?}: the container path {target:?} must be absolute"
-        ));
+        return Err(MountError::RelativeTarget {
+            text: text.to_string(),
+            target: target.to_string(),
+        });
     }
     let kind = match source {
         None => MountKind::Anonymous,

@@ -172,6 +172,20 @@ impl ProjectPlan {
     }
 }
 
+/// A `--profile-for` choice that names no service or no profile.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// `known` is the project's services, comma-separated.
+    #[error("--profile-for {service}={profile}: no service {service:?} (services: {known})")]
+    NoService {
+        service: String,
+        profile: String,
+        known: String,
+    },
+    #[error("--profile-for {service}={profile}: no profile named {profile:?} (see `pod-hardener profiles list`)")]
+    NoProfile { service: String, profile: String },
+}
+
 /// Decides every service's additions. `profile_for` names a profile per
 /// service (`--profile-for`); an unknown service or profile is an error.
 pub fn plan(
@@ -179,20 +193,22 @@ pub fn plan(
     catalog: &Catalog,
     options: &Options,
     profile_for: &BTreeMap<String, String>,
-) -> Result<ProjectPlan, String> {
+) -> Result<ProjectPlan, PlanError> {
     let services: Vec<(&str, &Mapping)> = project.services().collect();
     for (service, profile) in profile_for {
         if !services.iter().any(|(name, _)| name == service) {
             let known: Vec<&str> = services.iter().map(|(n, _)| *n).collect();
-            return Err(format!(
-                "--profile-for {service}={profile}: no service {service:?} (services: {})",
-                known.join(", ")
-            ));
+            return Err(PlanError::NoService {
+                service: service.clone(),
+                profile: profile.clone(),
+                known: known.join(", "),
+            });
         }
         if catalog.by_name(profile).is_none() {
-            return Err(format!(
-                "--profile-for {service}={profile}: no profile named {profile:?} (see `pod-hardener profiles list`)"
-            ));
+            return Err(PlanError::NoProfile {
+                service: service.clone(),
+                profile: profile.clone(),
+            });
         }
     }
     // Named volumes the project already declares, so ours never collide.
@@ -227,6 +243,17 @@ pub fn plan(
     })
 }
 
+/// One service being planned: what every rule reads about it.
+struct Planning<'a, 'r> {
+    name: &'a str,
+    service: &'a Mapping,
+    resolution: &'a Resolution<'r>,
+    options: &'a Options,
+    /// The service as a reason names it: `image nginx`, or how it has none.
+    what: String,
+    writable: WritablePaths,
+}
+
 fn plan_service(
     name: &str,
     service: &Mapping,
@@ -255,7 +282,14 @@ fn plan_service(
         (None, true) => "a service built from source".to_string(),
         (None, false) => "a service with no image".to_string(),
     };
-    let writable = writable_paths(&resolution);
+    let planning = Planning {
+        name,
+        service,
+        resolution: &resolution,
+        options,
+        what,
+        writable: writable_paths(&resolution),
+    };
     let existing = mounts::service_mounts(service);
     let mut model = model_of(&existing);
     // Mounts that come from elsewhere are not seen here; say so rather than
@@ -267,47 +301,7 @@ fn plan_service(
             ));
         }
     }
-
-    // Rule 1: secret bind mounts on shared directories, reported only: the
-    // service reads the file where its own configuration says, so Compose
-    // never moves one (the webhook does, in enforce mode).
-    if rules::secret_mode(options.secret_mounts, resolution.secret_mounts()) != RuleMode::Off {
-        let shared: HashSet<String> = options
-            .shared_dirs
-            .iter()
-            .map(|d| clean_keep_relative(d))
-            .collect();
-        let mut own: HashSet<String> = writable.list().iter().map(|w| w.key.clone()).collect();
-        if let Some(wd) = service.get("working_dir").and_then(Value::as_str) {
-            own.insert(clean_keep_relative(wd));
-        }
-        own.extend(resolution.app_dirs().iter().map(|d| clean_keep_relative(d)));
-        // As Compose has always decided: writable paths below a secret's
-        // directory do not nest it, and a suggested target only has to be
-        // free of other mounts.
-        let places = Places {
-            shared: &shared,
-            own: &own,
-            writable: &WritablePaths::default(),
-        };
-        let same = |p: &str| p.to_string();
-        let decisions =
-            secret_mounts::decide(&mut model, &places, Destination::Unmounted, false, &same);
-        for decision in decisions {
-            let source = model.list()[decision.id]
-                .source
-                .and_then(|i| existing[i].source.clone())
-                .unwrap_or_default();
-            if let Some(report) = secret_report(&decision, source, &places, &model) {
-                plan.warnings.push(format!(
-                    "service {name:?}: secret {} mounted at {} sits on a shared directory; mount it at {} instead",
-                    report.source, report.target, report.suggested_target
-                ));
-                plan.secret_mounts.push(report);
-            }
-        }
-    }
-
+    report_secret_mounts(&planning, &existing, &mut model, &mut plan);
     for warning in privilege_warnings(service) {
         plan.warnings.push(format!("service {name:?}: {warning}"));
     }
@@ -316,108 +310,216 @@ fn plan_service(
     // A root that stays writable needs no tmpfs or volume to write to (the
     // webhook adds its emptyDirs all the same).
     let root_stays_writable = current_read_only != Some(true) && root.left_as_is();
+    add_writable_paths(
+        &planning,
+        root_stays_writable,
+        &mut model,
+        volume_names,
+        &mut plan,
+    );
+    warn_unkept_data(&planning, &model, &mut plan);
+    set_read_only_root(&planning, root, current_read_only, &mut plan);
+    plan
+}
 
-    // Rule 2: writable paths.
-    if options.writable_paths != RuleMode::Off && root_stays_writable && !writable.list().is_empty()
-    {
-        plan.warnings.push(format!(
-            "service {name:?}: no tmpfs or volume added for the profile's writable paths: the root filesystem stays writable"
-        ));
+/// Rule 1: secret bind mounts on shared directories, reported only: the
+/// service reads the file where its own configuration says, so Compose
+/// never moves one (the webhook does, in enforce mode).
+fn report_secret_mounts(
+    planning: &Planning<'_, '_>,
+    existing: &[Mount],
+    model: &mut Mounts,
+    plan: &mut ServicePlan,
+) {
+    let Planning {
+        name,
+        service,
+        resolution,
+        options,
+        ..
+    } = planning;
+    if rules::secret_mode(options.secret_mounts, resolution.secret_mounts()) == RuleMode::Off {
+        return;
     }
-    if options.writable_paths != RuleMode::Off && !root_stays_writable {
-        for w in writable.list() {
-            let (wp, path) = (&w.spec, w.spec.path.clone());
-            let kind = if wp.seed { "named volume" } else { "tmpfs" };
-            // Compose's nesting: any writable mount above covers a path, and
-            // one under a read-only mount is still added (Docker creates its
-            // mount point when the directory exists in that mount).
-            let mode = options.writable_paths;
-            let under = match writable_paths::decide(&model, &w.key, mode, Nesting::AnyWritable) {
-                Decision::Covered => continue,
-                Decision::Blocked { .. } => {
-                    plan.warnings.push(format!(
-                        "service {name:?}: {path} stays read-only: a read-only mount is there"
-                    ));
-                    continue;
-                }
-                Decision::WouldAdd { under } | Decision::Add { under } => under,
-            };
-            if let Some(parent) = under {
+    let shared: HashSet<String> = options
+        .shared_dirs
+        .iter()
+        .map(|d| clean_keep_relative(d))
+        .collect();
+    let mut own: HashSet<String> = planning
+        .writable
+        .list()
+        .iter()
+        .map(|w| w.key.clone())
+        .collect();
+    if let Some(wd) = service.get("working_dir").and_then(Value::as_str) {
+        own.insert(clean_keep_relative(wd));
+    }
+    own.extend(resolution.app_dirs().iter().map(|d| clean_keep_relative(d)));
+    // As Compose has always decided: writable paths below a secret's
+    // directory do not nest it, and a suggested target only has to be
+    // free of other mounts.
+    let places = Places {
+        shared: &shared,
+        own: &own,
+        writable: &WritablePaths::default(),
+    };
+    let same = |p: &str| p.to_string();
+    let decisions = secret_mounts::decide(model, &places, Destination::Unmounted, false, &same);
+    for decision in decisions {
+        let source = model.list()[decision.id]
+            .source
+            .and_then(|i| existing[i].source.clone())
+            .unwrap_or_default();
+        if let Some(report) = secret_report(&decision, source, &places, model) {
+            plan.warnings.push(format!(
+                "service {name:?}: secret {} mounted at {} sits on a shared directory; mount it at {} instead",
+                report.source, report.target, report.suggested_target
+            ));
+            plan.secret_mounts.push(report);
+        }
+    }
+}
+
+/// Rule 2: a tmpfs (or, for a seeded path, a named volume) for each
+/// writable path of the profile that no mount covers yet.
+fn add_writable_paths(
+    planning: &Planning<'_, '_>,
+    root_stays_writable: bool,
+    model: &mut Mounts,
+    volume_names: &mut HashSet<String>,
+    plan: &mut ServicePlan,
+) {
+    let (name, mode) = (planning.name, planning.options.writable_paths);
+    if mode == RuleMode::Off {
+        return;
+    }
+    if root_stays_writable {
+        if !planning.writable.list().is_empty() {
+            plan.warnings.push(format!(
+                "service {name:?}: no tmpfs or volume added for the profile's writable paths: the root filesystem stays writable"
+            ));
+        }
+        return;
+    }
+    for w in planning.writable.list() {
+        let (wp, path) = (&w.spec, w.spec.path.clone());
+        let kind = if wp.seed { "named volume" } else { "tmpfs" };
+        // Compose's nesting: any writable mount above covers a path, and
+        // one under a read-only mount is still added (Docker creates its
+        // mount point when the directory exists in that mount).
+        let under = match writable_paths::decide(model, &w.key, mode, Nesting::AnyWritable) {
+            Decision::Covered => continue,
+            Decision::Blocked { .. } => {
                 plan.warnings.push(format!(
-                    "service {name:?}: the {kind} at {path} lies under the read-only mount at {parent}: Docker cannot create its mount point there unless the directory already exists in that mount"
+                    "service {name:?}: {path} stays read-only: a read-only mount is there"
                 ));
-            }
-            if mode == RuleMode::Warn {
-                plan.warnings
-                    .push(format!("service {name:?}: would add a {kind} at {path}"));
                 continue;
             }
-            // A seeded path gets a named volume rather than a tmpfs: Docker
-            // copies the image's files into a new one (no init containers).
-            if wp.seed {
-                let volume = volume_name(name, &path, volume_names);
-                plan.changes.push(Change {
-                    rule: Rule::WritablePaths,
-                    change: format!("volume {volume}:{path}"),
-                    reason: format!(
-                        "{path} must stay writable for {what} and holds files the image ships: Docker copies them into a new named volume (remove it after an image upgrade)"
-                    ),
-                });
-                plan.seed_volumes.push(SeedVolume {
-                    name: volume,
-                    path: path.clone(),
-                });
-                model.push(added(path, false));
-                continue;
-            }
-            let size = wp.size_limit.as_deref().and_then(|q| {
-                let parsed = mounts::tmpfs_size(q);
-                if parsed.is_none() {
-                    plan.warnings.push(format!(
-                        "service {name:?}: sizeLimit {q:?} of {path} is not a byte size; tmpfs left unbounded"
-                    ));
-                }
-                parsed
-            });
-            let tmpfs = TmpfsMount {
-                path: path.clone(),
-                size: size.as_ref().map(|s| s.0.clone()),
-                size_bytes: size.map(|s| s.1),
-                exec: wp.exec,
-            };
-            plan.changes.push(Change {
-                rule: Rule::WritablePaths,
-                change: format!("tmpfs {}", tmpfs.short()),
-                reason: format!(
-                    "{path} must stay writable for {what} (profile {})",
-                    resolution.name()
-                ),
-            });
-            plan.tmpfs.push(tmpfs);
+            Decision::WouldAdd { under } | Decision::Add { under } => under,
+        };
+        if let Some(parent) = under {
+            plan.warnings.push(format!(
+                "service {name:?}: the {kind} at {path} lies under the read-only mount at {parent}: Docker cannot create its mount point there unless the directory already exists in that mount"
+            ));
+        }
+        if mode == RuleMode::Warn {
+            plan.warnings
+                .push(format!("service {name:?}: would add a {kind} at {path}"));
+            continue;
+        }
+        // A seeded path gets a named volume rather than a tmpfs: Docker
+        // copies the image's files into a new one (no init containers).
+        if wp.seed {
+            add_seed_volume(planning, path, volume_names, plan);
+            model.push(added(w.spec.path.clone(), false));
+        } else {
+            add_tmpfs(planning, wp, plan);
             model.push(added(path, true));
         }
     }
-    // A tmpfs keeps nothing across restarts: only a volume or bind mount counts.
-    for data in resolution.data_paths() {
+}
+
+/// A named volume at the seeded writable path `path`.
+fn add_seed_volume(
+    planning: &Planning<'_, '_>,
+    path: String,
+    volume_names: &mut HashSet<String>,
+    plan: &mut ServicePlan,
+) {
+    let volume = volume_name(planning.name, &path, volume_names);
+    plan.changes.push(Change {
+        rule: Rule::WritablePaths,
+        change: format!("volume {volume}:{path}"),
+        reason: format!(
+            "{path} must stay writable for {} and holds files the image ships: Docker copies them into a new named volume (remove it after an image upgrade)",
+            planning.what
+        ),
+    });
+    plan.seed_volumes.push(SeedVolume { name: volume, path });
+}
+
+/// A tmpfs at the writable path `wp`, sized by its `sizeLimit`.
+fn add_tmpfs(planning: &Planning<'_, '_>, wp: &WritablePathSpec, plan: &mut ServicePlan) {
+    let (name, path) = (planning.name, &wp.path);
+    let size = wp.size_limit.as_deref().and_then(|q| {
+        let parsed = mounts::tmpfs_size(q);
+        if parsed.is_none() {
+            plan.warnings.push(format!(
+                "service {name:?}: sizeLimit {q:?} of {path} is not a byte size; tmpfs left unbounded"
+            ));
+        }
+        parsed
+    });
+    let tmpfs = TmpfsMount {
+        path: path.clone(),
+        size: size.as_ref().map(|s| s.0.clone()),
+        size_bytes: size.map(|s| s.1),
+        exec: wp.exec,
+    };
+    plan.changes.push(Change {
+        rule: Rule::WritablePaths,
+        change: format!("tmpfs {}", tmpfs.short()),
+        reason: format!(
+            "{path} must stay writable for {} (profile {})",
+            planning.what,
+            planning.resolution.name()
+        ),
+    });
+    plan.tmpfs.push(tmpfs);
+}
+
+/// A data path with no volume or bind mount: a tmpfs keeps nothing across
+/// restarts, so only those count.
+fn warn_unkept_data(planning: &Planning<'_, '_>, model: &Mounts, plan: &mut ServicePlan) {
+    for data in planning.resolution.data_paths() {
         if !model
             .list()
             .iter()
             .any(|m| m.access == Access::Writable && !m.scratch && is_within(data, &m.key))
         {
             plan.warnings.push(format!(
-                "service {name:?}: no volume at data path {data}; mount a named volume there to keep the data"
+                "service {:?}: no volume at data path {data}; mount a named volume there to keep the data",
+                planning.name
             ));
         }
     }
+}
 
-    // Rule 3: read-only root.
+/// Rule 3: read-only root.
+fn set_read_only_root(
+    planning: &Planning<'_, '_>,
+    root: Root,
+    current_read_only: Option<bool>,
+    plan: &mut ServicePlan,
+) {
+    let (name, profile) = (planning.name, planning.resolution.name());
     match root {
         Root::RuleOff | Root::AlreadyReadOnly => {}
         Root::ProfileKeepsWritable => {
             if current_read_only != Some(true) {
                 plan.warnings.push(format!(
-                    "service {name:?}: root filesystem stays writable (profile {} keeps it writable)",
-                    resolution.name()
+                    "service {name:?}: root filesystem stays writable (profile {profile} keeps it writable)"
                 ));
             }
         }
@@ -435,15 +537,11 @@ fn plan_service(
                 reason: if overrides_false {
                     "explicit read_only: false overridden by configuration".into()
                 } else {
-                    format!(
-                        "root filesystem made read-only (profile {})",
-                        resolution.name()
-                    )
+                    format!("root filesystem made read-only (profile {profile})")
                 },
             });
         }
     }
-    plan
 }
 
 /// The profile's writable paths in the rules' model, as written (cleaned);

@@ -22,7 +22,52 @@ pub struct Sources<'a> {
     pub env: &'a dyn Fn(&str) -> Option<String>,
     /// The text of a file named by `extends: {file: ...}` (a path relative to
     /// the working directory, or absolute).
-    pub read: &'a dyn Fn(&str) -> Result<String, String>,
+    pub read: &'a dyn Fn(&str) -> std::io::Result<String>,
+}
+
+/// Why merge keys, interpolation or `extends` could not be resolved; the
+/// caller ([`super::parse_with`], [`super::load_with`]) adds file and line.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("a merge key `<<` lists something that is not a mapping (use `<<: [*a, *b]` with anchors of mappings)")]
+    MergeListsNonMapping,
+    #[error("a merge key `<<` must name a mapping (`<<: *defaults`) or a list of them")]
+    MergeNotMapping,
+    /// `${NAME:?why}` (or `${NAME?why}`) with the variable unset.
+    #[error("variable {name} is missing: {why}")]
+    MissingVariable { name: String, why: String },
+    #[error("service {name:?}: `extends` nests deeper than {MAX_EXTENDS_DEPTH} services")]
+    TooDeep { name: String },
+    /// `chain` is the services being resolved, joined with ` -> `.
+    #[error("`extends` goes round in a circle: {chain} -> {name}")]
+    Cycle { chain: String, name: String },
+    /// `by` is `service "x" extends ` or empty; `whence` the file or this project.
+    #[error("{by}{name:?}, which is not a service of {whence}")]
+    NotAService {
+        by: String,
+        name: String,
+        whence: String,
+    },
+    #[error("service {name:?}: `extends` needs `service:`")]
+    ExtendsWithoutService { name: String },
+    #[error("service {name:?}: `extends.file` must be a path")]
+    ExtendsFileNotPath { name: String },
+    #[error("service {name:?}: `extends` must be a service name or {{service: NAME, file: PATH}}")]
+    ExtendsMalformed { name: String },
+    #[error("service {name:?} extends {base:?}, which has `{key}`: Compose does not let such a service be extended")]
+    NotExtendable {
+        name: String,
+        base: String,
+        key: &'static str,
+    },
+    #[error("cannot read {file} (named by `extends`): {source}")]
+    ReadOther {
+        file: String,
+        source: std::io::Error,
+    },
+    /// A file named by `extends` that does not parse.
+    #[error(transparent)]
+    Other(Box<super::ComposeError>),
 }
 
 impl Sources<'static> {
@@ -31,7 +76,11 @@ impl Sources<'static> {
     pub fn process() -> Self {
         Sources {
             env: &|name| std::env::var(name).ok(),
-            read: &|name| Err(format!("{name}: reading other files is not enabled")),
+            read: &|name| {
+                Err(std::io::Error::other(format!(
+                    "{name}: reading other files is not enabled"
+                )))
+            },
         }
     }
 }
@@ -67,7 +116,7 @@ pub fn parse_env_file(text: &str) -> HashMap<String, String> {
 /// A mapping's `<<` entries expanded the way YAML 1.1 readers do: the
 /// mapping's own keys win, then the merged mappings in the order listed.
 /// Nested mappings (and merges inside merged anchors) are expanded first.
-pub fn expand_merge_keys(value: Value) -> Result<Value, String> {
+pub fn expand_merge_keys(value: Value) -> Result<Value, ResolveError> {
     Ok(match value {
         Value::Mapping(m) => {
             let mut own = Mapping::new();
@@ -81,11 +130,11 @@ pub fn expand_merge_keys(value: Value) -> Result<Value, String> {
                             for item in items {
                                 match item {
                                     Value::Mapping(source) => merged.push(source),
-                                    _ => return Err("a merge key `<<` lists something that is not a mapping (use `<<: [*a, *b]` with anchors of mappings)".into()),
+                                    _ => return Err(ResolveError::MergeListsNonMapping),
                                 }
                             }
                         }
-                        _ => return Err("a merge key `<<` must name a mapping (`<<: *defaults`) or a list of them".into()),
+                        _ => return Err(ResolveError::MergeNotMapping),
                     }
                 } else {
                     own.insert(k, v);
@@ -124,7 +173,10 @@ pub fn expand_merge_keys(value: Value) -> Result<Value, String> {
 /// `${VAR?error}`, `${VAR:+alt}`, `${VAR+alt}` and `$VAR` from `lookup`, the
 /// way Compose interpolates; `$$` is a literal `$`. The error is the message
 /// of a required variable that is missing.
-pub fn interpolate(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+pub fn interpolate(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ResolveError> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(i) = rest.find('$') {
@@ -154,7 +206,10 @@ pub fn interpolate(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Resul
                 "-" if value.is_none() => arg.to_string(),
                 ":?" | "?" if (op == ":?" && !set) || value.is_none() => {
                     let why = if arg.is_empty() { "is required" } else { arg };
-                    return Err(format!("variable {name} is missing: {why}"));
+                    return Err(ResolveError::MissingVariable {
+                        name: name.to_string(),
+                        why: why.to_string(),
+                    });
                 }
                 ":+" => if set { arg } else { "" }.to_string(),
                 "+" => if value.is_some() { arg } else { "" }.to_string(),
@@ -182,7 +237,7 @@ pub fn interpolate(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Resul
 pub fn interpolate_all(
     value: &mut Value,
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), String> {
+) -> Result<(), ResolveError> {
     match value {
         Value::String(s) => *s = interpolate(s, lookup)?,
         Value::Sequence(items) => {
@@ -235,8 +290,8 @@ pub fn resolve_extends(
     services: &mut Mapping,
     project_file: &str,
     sources: &Sources<'_>,
-    parse_other: &dyn Fn(&str, &str) -> Result<Mapping, String>,
-) -> Result<(), String> {
+    parse_other: &dyn Fn(&str, &str) -> Result<Mapping, super::ComposeError>,
+) -> Result<(), ResolveError> {
     let mut walk = Extends {
         project_services: services.clone(),
         project_file,
@@ -269,7 +324,7 @@ struct Extends<'a, 'b> {
     project_services: Mapping,
     project_file: &'a str,
     sources: &'a Sources<'b>,
-    parse_other: &'a dyn Fn(&str, &str) -> Result<Mapping, String>,
+    parse_other: &'a dyn Fn(&str, &str) -> Result<Mapping, super::ComposeError>,
     files: HashMap<String, Mapping>,
     resolved: HashMap<(String, String), Mapping>,
 }
@@ -282,22 +337,20 @@ impl Extends<'_, '_> {
         &mut self,
         key: (String, String),
         chain: &mut Vec<(String, String)>,
-    ) -> Result<Mapping, String> {
+    ) -> Result<Mapping, ResolveError> {
         if let Some(done) = self.resolved.get(&key) {
             return Ok(done.clone());
         }
         let (file, name) = &key;
         if chain.len() >= MAX_EXTENDS_DEPTH {
-            return Err(format!(
-                "service {name:?}: `extends` nests deeper than {MAX_EXTENDS_DEPTH} services"
-            ));
+            return Err(ResolveError::TooDeep { name: name.clone() });
         }
         if chain.contains(&key) {
             let names: Vec<&str> = chain.iter().map(|(_, s)| s.as_str()).collect();
-            return Err(format!(
-                "`extends` goes round in a circle: {} -> {name}",
-                names.join(" -> ")
-            ));
+            return Err(ResolveError::Cycle {
+                chain: names.join(" -> "),
+                name: name.clone(),
+            });
         }
         let found = if file.is_empty() {
             self.project_services.get(name.as_str()).cloned()
@@ -316,7 +369,11 @@ impl Extends<'_, '_> {
             let by = chain
                 .last()
                 .map_or(String::new(), |(_, s)| format!("service {s:?} extends "));
-            return Err(format!("{by}{name:?}, which is not a service of {whence}"));
+            return Err(ResolveError::NotAService {
+                by,
+                name: name.clone(),
+                whence: whence.to_string(),
+            });
         };
         let Some(extends) = service.remove("extends") else {
             self.resolved.insert(key.clone(), service.clone());
@@ -328,21 +385,15 @@ impl Extends<'_, '_> {
                 let base = m
                     .get("service")
                     .and_then(Value::as_str)
-                    .ok_or_else(|| format!("service {name:?}: `extends` needs `service:`"))?;
+                    .ok_or_else(|| ResolveError::ExtendsWithoutService { name: name.clone() })?;
                 let other = match m.get("file") {
                     None | Some(Value::Null) => None,
                     Some(Value::String(f)) => Some(f.clone()),
-                    Some(_) => {
-                        return Err(format!("service {name:?}: `extends.file` must be a path"))
-                    }
+                    Some(_) => return Err(ResolveError::ExtendsFileNotPath { name: name.clone() }),
                 };
                 (other, base.to_string())
             }
-            _ => {
-                return Err(format!(
-                    "service {name:?}: `extends` must be a service name or {{service: NAME, file: PATH}}"
-                ))
-            }
+            _ => return Err(ResolveError::ExtendsMalformed { name: name.clone() }),
         };
         // The file the base service lives in, named relative to the working directory.
         let base_file = match other_file {
@@ -361,9 +412,11 @@ impl Extends<'_, '_> {
         chain.pop();
         for forbidden in ["links", "volumes_from", "depends_on"] {
             if base.contains_key(forbidden) {
-                return Err(format!(
-                    "service {name:?} extends {base_name:?}, which has `{forbidden}`: Compose does not let such a service be extended"
-                ));
+                return Err(ResolveError::NotExtendable {
+                    name: name.clone(),
+                    base: base_name,
+                    key: forbidden,
+                });
             }
         }
         if base_file != *file {
@@ -380,11 +433,14 @@ impl Extends<'_, '_> {
     }
 
     /// Another file's document, read and parsed once.
-    fn other_file(&mut self, file: &str) -> Result<&Mapping, String> {
+    fn other_file(&mut self, file: &str) -> Result<&Mapping, ResolveError> {
         if !self.files.contains_key(file) {
-            let text = (self.sources.read)(file)
-                .map_err(|e| format!("cannot read {file} (named by `extends`): {e}"))?;
-            let doc = (self.parse_other)(file, &text)?;
+            let text = (self.sources.read)(file).map_err(|source| ResolveError::ReadOther {
+                file: file.to_string(),
+                source,
+            })?;
+            let doc =
+                (self.parse_other)(file, &text).map_err(|e| ResolveError::Other(Box::new(e)))?;
             self.files.insert(file.to_string(), doc);
         }
         Ok(&self.files[file])

@@ -162,7 +162,8 @@ fn build_only_services_get_the_defaults_or_the_named_profile() {
         &Options::default(),
         &unknown_service,
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(
         e.contains("no service \"nope\"") && e.contains("api, worker"),
         "{e}"
@@ -174,7 +175,8 @@ fn build_only_services_get_the_defaults_or_the_named_profile() {
         &Options::default(),
         &unknown_profile,
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("no profile named \"nope\""), "{e}");
 }
 
@@ -557,7 +559,9 @@ fn images_are_interpolated_before_matching() {
     assert_eq!(expand("${REG-x}${TAG:+y}"), "xy");
     assert_eq!(expand("$$HOME $TAG"), "$HOME 1.27");
     assert_eq!(
-        interpolate("${REG:?set REG to your registry}", &lookup).unwrap_err(),
+        interpolate("${REG:?set REG to your registry}", &lookup)
+            .unwrap_err()
+            .to_string(),
         "variable REG is missing: set REG to your registry"
     );
     assert!(interpolate("${TAG?}", &lookup).is_ok());
@@ -653,7 +657,7 @@ fn project_with(texts: &[(&str, &str)], env: &[(&str, &str)], others: &[(&str, &
         others
             .get(name)
             .cloned()
-            .ok_or(format!("{name}: no such file"))
+            .ok_or_else(|| std::io::Error::other(format!("{name}: no such file")))
     };
     let sources = Sources {
         env: &lookup,
@@ -710,7 +714,7 @@ fn variables_come_from_the_environment_and_dollars_stay_literal() {
         &files,
         &Sources {
             env: &|_| None,
-            read: &|_| Err("none".into()),
+            read: &|_| Err(std::io::Error::other("none")),
         },
     )
     .unwrap_err();
@@ -724,7 +728,7 @@ fn variables_come_from_the_environment_and_dollars_stay_literal() {
         &files,
         &Sources {
             env: &|_| None,
-            read: &|_| Err("none".into())
+            read: &|_| Err(std::io::Error::other("none"))
         }
     )
     .is_err());

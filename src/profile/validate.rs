@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use super::image::ImagePattern;
-use super::model::{ProfileSet, WritablePath, API_VERSION, KIND};
+use super::model::{Defaults, Profile, ProfileSet, WritablePath, API_VERSION, KIND};
 
 /// One problem in a profile file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +89,24 @@ fn validate(file: &str, text: &str, set: &ProfileSet) -> Vec<ProfileError> {
             message,
         })
     };
+    check_header(&mut err, text, set);
+    if let Some(d) = &set.defaults {
+        check_defaults(&mut err, text, d);
+    }
+    let mut names = HashSet::new();
+    let mut cursor = 1;
+    for (i, p) in set.profiles.iter().enumerate() {
+        let at = name_line(text, &p.name, cursor);
+        cursor = at + 1;
+        let label = format!("profiles[{i}] ({})", p.name);
+        check_profile_name(&mut err, text, at, &label, p, &mut names);
+        check_profile_paths(&mut err, text, at, &label, p);
+    }
+    errors
+}
+
+/// `apiVersion` and `kind`.
+fn check_header(err: &mut impl FnMut(usize, String), text: &str, set: &ProfileSet) {
     if set.api_version != API_VERSION {
         err(
             line_of(text, "apiVersion", 1),
@@ -104,87 +122,97 @@ fn validate(file: &str, text: &str, set: &ProfileSet) -> Vec<ProfileError> {
             format!("kind is {:?}; set it to {KIND:?}", set.kind),
         );
     }
-    if let Some(d) = &set.defaults {
-        let at = line_of(text, "defaults", 1);
-        check_paths(
-            &mut err,
-            text,
-            at,
-            "defaults.writablePaths",
-            &d.writable_paths,
-        );
-        for dir in &d.app_dirs {
-            if let Some(why) = path_problem(dir) {
-                err(
-                    line_of(text, dir, at),
-                    format!("defaults.appDirs {dir:?}: {why}"),
-                );
-            }
+}
+
+/// The `defaults:` section's writable paths and app dirs.
+fn check_defaults(err: &mut impl FnMut(usize, String), text: &str, d: &Defaults) {
+    let at = line_of(text, "defaults", 1);
+    check_paths(err, text, at, "defaults.writablePaths", &d.writable_paths);
+    check_app_dirs(err, text, at, "defaults.appDirs", &d.app_dirs);
+}
+
+/// App dirs, each a usable mount path; `label` names the list.
+fn check_app_dirs(
+    err: &mut impl FnMut(usize, String),
+    text: &str,
+    at: usize,
+    label: &str,
+    dirs: &[String],
+) {
+    for dir in dirs {
+        if let Some(why) = path_problem(dir) {
+            err(line_of(text, dir, at), format!("{label} {dir:?}: {why}"));
         }
     }
-    let mut names = HashSet::new();
-    let mut cursor = 1;
-    for (i, p) in set.profiles.iter().enumerate() {
-        let at = name_line(text, &p.name, cursor);
-        cursor = at + 1;
-        let label = format!("profiles[{i}] ({})", p.name);
-        if !is_dns_label(&p.name) {
-            err(
-                at,
-                format!("{label}: name must be a DNS-1123 label (lowercase letters, digits, '-', at most 63)"),
-            );
-        }
-        if !names.insert(p.name.clone()) {
-            err(
-                at,
-                format!("{label}: duplicate profile name; names must be unique"),
-            );
-        }
-        if p.patterns.is_empty() {
-            err(
-                at,
-                format!("{label}: match is empty; list at least one image pattern"),
-            );
-        }
-        for pat in &p.patterns {
-            if let Err(e) = ImagePattern::parse(pat) {
-                err(
-                    line_of(text, pat, at),
-                    format!("{label}: match {pat:?}: {}", e.reason),
-                );
-            }
-        }
-        check_paths(
-            &mut err,
-            text,
+}
+
+/// A profile's name (a DNS label, unique among `names`) and its `match` list.
+fn check_profile_name(
+    err: &mut impl FnMut(usize, String),
+    text: &str,
+    at: usize,
+    label: &str,
+    p: &Profile,
+    names: &mut HashSet<String>,
+) {
+    if !is_dns_label(&p.name) {
+        err(
             at,
-            &format!("{label}: writablePaths"),
-            &p.writable_paths,
+            format!("{label}: name must be a DNS-1123 label (lowercase letters, digits, '-', at most 63)"),
         );
-        let mut seen = HashSet::new();
-        for d in &p.data_paths {
-            if let Some(why) = path_problem(d) {
-                err(
-                    line_of(text, d, at),
-                    format!("{label}: dataPaths {d:?}: {why}"),
-                );
-            } else if !seen.insert(d.as_str()) {
-                err(
-                    line_of(text, d, at),
-                    format!("{label}: dataPaths {d:?} is listed twice"),
-                );
-            }
-        }
-        for dir in &p.app_dirs {
-            if let Some(why) = path_problem(dir) {
-                err(
-                    line_of(text, dir, at),
-                    format!("{label}: appDirs {dir:?}: {why}"),
-                );
-            }
+    }
+    if !names.insert(p.name.clone()) {
+        err(
+            at,
+            format!("{label}: duplicate profile name; names must be unique"),
+        );
+    }
+    if p.patterns.is_empty() {
+        err(
+            at,
+            format!("{label}: match is empty; list at least one image pattern"),
+        );
+    }
+    for pat in &p.patterns {
+        if let Err(e) = ImagePattern::parse(pat) {
+            err(
+                line_of(text, pat, at),
+                format!("{label}: match {pat:?}: {}", e.reason),
+            );
         }
     }
-    errors
+}
+
+/// A profile's writable paths, data paths and app dirs.
+fn check_profile_paths(
+    err: &mut impl FnMut(usize, String),
+    text: &str,
+    at: usize,
+    label: &str,
+    p: &Profile,
+) {
+    check_paths(
+        err,
+        text,
+        at,
+        &format!("{label}: writablePaths"),
+        &p.writable_paths,
+    );
+    let mut seen = HashSet::new();
+    for d in &p.data_paths {
+        if let Some(why) = path_problem(d) {
+            err(
+                line_of(text, d, at),
+                format!("{label}: dataPaths {d:?}: {why}"),
+            );
+        } else if !seen.insert(d.as_str()) {
+            err(
+                line_of(text, d, at),
+                format!("{label}: dataPaths {d:?} is listed twice"),
+            );
+        }
+    }
+    check_app_dirs(err, text, at, &format!("{label}: appDirs"), &p.app_dirs);
 }
 
 fn check_paths(

@@ -449,7 +449,7 @@ async fn validate_config(
         Ok(answer) => HttpResponse::Ok()
             .content_type("application/json")
             .body(answer),
-        Err(e) => reject(&state, &Rejection::BadRequest(e)),
+        Err(e) => reject(&state, &Rejection::BadRequest(e.to_string())),
     }
 }
 
@@ -525,7 +525,7 @@ pub fn write_termination_message(message: &str) {
 pub const H2_WINDOW_BYTES: u32 = 64 * 1024;
 
 /// Where the serving certificate comes from, decided before anything binds.
-fn certificate_files(config: &Config) -> Result<(PathBuf, PathBuf), String> {
+fn certificate_files(config: &Config) -> Result<(PathBuf, PathBuf), ServeError> {
     if config.server.self_signed {
         let (cert, key, ca) = tls::write_self_signed(&config.server.self_signed_dir, &[])?;
         tracing::info!(ca_bundle = %ca.display(), "self-signed certificate made; trust this CA bundle (e.g. curl --cacert)");
@@ -533,20 +533,105 @@ fn certificate_files(config: &Config) -> Result<(PathBuf, PathBuf), String> {
     }
     match (&config.server.cert_file, &config.server.key_file) {
         (Some(c), Some(k)) => Ok((c.clone(), k.clone())),
-        _ => Err("no certificate: set server.cert_file and server.key_file (--cert-file/--key-file), or use --self-signed".into()),
+        _ => Err(ServeError::NoCertificate),
     }
 }
 
-/// Why the webhook did not start (its certificate, profiles or address),
-/// as the message the server's own steps give.
+/// Why the webhook did not start or a reload was refused (its certificate,
+/// profiles, watch or address), or why a ConfigMap review could not be read.
+/// Each text is the message the server's own steps have always given.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ServeError(String);
+pub enum ServeError {
+    #[error("no certificate: set server.cert_file and server.key_file (--cert-file/--key-file), or use --self-signed")]
+    NoCertificate,
+    /// A certificate, key or CA bundle file that cannot be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: not a PEM certificate chain: {source}")]
+    NotPemChain {
+        file: String,
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("{file}: no CERTIFICATE block found")]
+    NoCertificateBlock { file: String },
+    #[error("{file}: not a PEM private key: {source}")]
+    NotPemKey {
+        file: String,
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("{file}: unsupported private key: {source}")]
+    UnsupportedKey { file: String, source: rustls::Error },
+    #[error("{file}: cannot parse the certificate: {detail}")]
+    UnparsableCertificate { file: String, detail: String },
+    #[error("{file}: the certificate expired at {not_after} (notAfter); renew it")]
+    Expired { file: String, not_after: String },
+    #[error("{file}: the certificate is not valid before {not_before} (notBefore); check this machine's clock or the issuer's")]
+    NotYetValid { file: String, not_before: String },
+    #[error("{cert} and {key} do not belong together: {source}")]
+    KeyMismatch {
+        cert: String,
+        key: String,
+        source: rustls::Error,
+    },
+    /// `--self-signed`: the certificate could not be made or written.
+    #[error(transparent)]
+    SelfSigned(#[from] crate::certs::CertError),
+    #[error("TLS versions: {0}")]
+    TlsVersions(rustls::Error),
+    #[error("{}: not a PEM bundle: {source}", file.display())]
+    NotPemBundle {
+        file: PathBuf,
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("{}: unusable CA certificate: {source}", file.display())]
+    UnusableCa {
+        file: PathBuf,
+        source: rustls::Error,
+    },
+    #[error("{}: {source}", file.display())]
+    ClientVerifier {
+        file: PathBuf,
+        source: rustls::server::VerifierBuilderError,
+    },
+    #[error("{}: cannot read: {source}", path.display())]
+    ProfileRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Profile files that do not load, every problem in the one message.
+    #[error("{}", join_problems(.0))]
+    Profiles(Vec<crate::profile::ProfileError>),
+    #[error("cannot watch files: {0}")]
+    Watcher(notify::Error),
+    #[error("cannot watch {}: {source}", dir.display())]
+    WatchDir { dir: PathBuf, source: notify::Error },
+    #[error("cannot start the reload thread: {0}")]
+    ReloadThread(std::io::Error),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Server(std::io::Error),
+    #[error("not an AdmissionReview: {0}")]
+    NotAReview(serde_json::Error),
+    /// A review without the named member (`request`, `request.uid`).
+    #[error("not an AdmissionReview: no {0}")]
+    ReviewWithout(&'static str),
+    #[error("{0}")]
+    EncodeReview(serde_json::Error),
+}
 
-impl From<String> for ServeError {
-    fn from(message: String) -> Self {
-        ServeError(message)
-    }
+fn join_problems(errors: &[crate::profile::ProfileError]) -> String {
+    errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Runs the webhook until SIGTERM or SIGINT. Errors before binding are
@@ -607,7 +692,10 @@ pub async fn run(config: Config, source: reload::ConfigSource) -> Result<(), Ser
             config.server.client_ca_file.as_deref(),
         )?,
     )
-    .map_err(|e| format!("cannot listen on {}: {e}", config.server.address))?;
+    .map_err(|source| ServeError::Listen {
+        address: config.server.address.clone(),
+        source,
+    })?;
     let bound = server.addrs();
 
     let metrics_state = state.clone();
@@ -619,7 +707,10 @@ pub async fn run(config: Config, source: reload::ConfigSource) -> Result<(), Ser
     .workers(1)
     .disable_signals()
     .bind(&config.server.metrics_address)
-    .map_err(|e| format!("cannot listen on {}: {e}", config.server.metrics_address))?;
+    .map_err(|source| ServeError::Listen {
+        address: config.server.metrics_address.clone(),
+        source,
+    })?;
     let metrics_bound = metrics_server.addrs();
 
     let watcher = reload::watch(
@@ -658,7 +749,7 @@ pub async fn run(config: Config, source: reload::ConfigSource) -> Result<(), Ser
     });
     let (a, b) = tokio::join!(server, metrics_server);
     drop(watcher);
-    a.and(b).map_err(|e| format!("server error: {e}"))?;
+    a.and(b).map_err(ServeError::Server)?;
     tracing::info!("stopped");
     Ok(())
 }

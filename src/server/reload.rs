@@ -15,28 +15,24 @@ use notify::{RecursiveMode, Watcher};
 
 use super::metrics::ResultLabels;
 use super::tls::{load_pair, CertStore};
-use super::State;
+use super::{ServeError, State};
 use crate::profile::Catalog;
 
 /// Loads the profile files (and the built-in catalog); returns the catalog and
 /// the bytes it was built from, to tell a real change from a touch.
-pub fn load_profiles(files: &[PathBuf], builtin: bool) -> Result<(Catalog, Vec<u8>), String> {
+pub fn load_profiles(files: &[PathBuf], builtin: bool) -> Result<(Catalog, Vec<u8>), ServeError> {
     let mut texts = Vec::new();
     let mut fingerprint = Vec::new();
     for f in files {
-        let text =
-            std::fs::read_to_string(f).map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
+        let text = std::fs::read_to_string(f).map_err(|source| ServeError::ProfileRead {
+            path: f.clone(),
+            source,
+        })?;
         fingerprint.extend_from_slice(text.as_bytes());
         fingerprint.push(0);
         texts.push((f.display().to_string(), text));
     }
-    let catalog = Catalog::load(&texts, builtin).map_err(|errors| {
-        errors
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("; ")
-    })?;
+    let catalog = Catalog::load(&texts, builtin).map_err(ServeError::Profiles)?;
     Ok((catalog, fingerprint))
 }
 
@@ -75,7 +71,7 @@ pub fn watch(
     state: Arc<State>,
     mut cert_fingerprint: Vec<u8>,
     mut profile_fingerprint: Vec<u8>,
-) -> Result<WatchGuard, String> {
+) -> Result<WatchGuard, ServeError> {
     let mut config_fingerprint = watched
         .config
         .file
@@ -88,7 +84,7 @@ pub fn watch(
             let _ = tx.send(());
         }
     })
-    .map_err(|e| format!("cannot watch files: {e}"))?;
+    .map_err(ServeError::Watcher)?;
     let mut dirs: Vec<PathBuf> = [&watched.cert_file, &watched.key_file]
         .into_iter()
         .chain(watched.profile_files.iter())
@@ -100,7 +96,10 @@ pub fn watch(
     for d in &dirs {
         watcher
             .watch(d, RecursiveMode::NonRecursive)
-            .map_err(|e| format!("cannot watch {}: {e}", d.display()))?;
+            .map_err(|source| ServeError::WatchDir {
+                dir: d.clone(),
+                source,
+            })?;
     }
     std::thread::Builder::new()
         .name("reload".into())
@@ -114,7 +113,7 @@ pub fn watch(
                 reload_config(&watched.config, &state, &mut config_fingerprint);
             }
         })
-        .map_err(|e| format!("cannot start the reload thread: {e}"))?;
+        .map_err(ServeError::ReloadThread)?;
     Ok(WatchGuard { _watcher: watcher })
 }
 

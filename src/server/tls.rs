@@ -9,6 +9,8 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::ServeError;
+
 /// The certificate in force; readers never wait long, a reload swaps one `Arc`.
 #[derive(Debug)]
 pub struct CertStore {
@@ -55,44 +57,62 @@ pub fn parse_pair(
     key_pem: &[u8],
     cert_name: &str,
     key_name: &str,
-) -> Result<LoadedPair, String> {
+) -> Result<LoadedPair, ServeError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("{cert_name}: not a PEM certificate chain: {e}"))?;
+        .map_err(|source| ServeError::NotPemChain {
+            file: cert_name.to_string(),
+            source,
+        })?;
     if certs.is_empty() {
-        return Err(format!("{cert_name}: no CERTIFICATE block found"));
+        return Err(ServeError::NoCertificateBlock {
+            file: cert_name.to_string(),
+        });
     }
-    let key = PrivateKeyDer::from_pem_slice(key_pem)
-        .map_err(|e| format!("{key_name}: not a PEM private key: {e}"))?;
-    let signer = rustls::crypto::ring::sign::any_supported_type(&key)
-        .map_err(|e| format!("{key_name}: unsupported private key: {e}"))?;
-    let (_, leaf) = x509_parser::parse_x509_certificate(&certs[0])
-        .map_err(|e| format!("{cert_name}: cannot parse the certificate: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|source| ServeError::NotPemKey {
+        file: key_name.to_string(),
+        source,
+    })?;
+    let signer = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|source| {
+        ServeError::UnsupportedKey {
+            file: key_name.to_string(),
+            source,
+        }
+    })?;
+    let (_, leaf) = x509_parser::parse_x509_certificate(&certs[0]).map_err(|e| {
+        ServeError::UnparsableCertificate {
+            file: cert_name.to_string(),
+            detail: e.to_string(),
+        }
+    })?;
     let not_before = leaf.validity().not_before.timestamp();
     let not_after = leaf.validity().not_after.timestamp();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     if now > not_after {
-        return Err(format!(
-            "{cert_name}: the certificate expired at {} (notAfter); renew it",
-            leaf.validity().not_after
-        ));
+        return Err(ServeError::Expired {
+            file: cert_name.to_string(),
+            not_after: leaf.validity().not_after.to_string(),
+        });
     }
     if now < not_before {
-        return Err(format!(
-            "{cert_name}: the certificate is not valid before {} (notBefore); check this machine's clock or the issuer's",
-            leaf.validity().not_before
-        ));
+        return Err(ServeError::NotYetValid {
+            file: cert_name.to_string(),
+            not_before: leaf.validity().not_before.to_string(),
+        });
     }
     let key = CertifiedKey::new(certs, signer);
-    key.keys_match()
-        .map_err(|e| format!("{cert_name} and {key_name} do not belong together: {e}"))?;
+    key.keys_match().map_err(|source| ServeError::KeyMismatch {
+        cert: cert_name.to_string(),
+        key: key_name.to_string(),
+        source,
+    })?;
     Ok(LoadedPair { key, not_after })
 }
 
 /// Reads and parses the pair from files.
-pub fn load_pair(cert: &Path, key: &Path) -> Result<(LoadedPair, Vec<u8>), String> {
-    let c = std::fs::read(cert).map_err(|e| format!("{}: {e}", cert.display()))?;
-    let k = std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?;
+pub fn load_pair(cert: &Path, key: &Path) -> Result<(LoadedPair, Vec<u8>), ServeError> {
+    let c = read(cert)?;
+    let k = read(key)?;
     let pair = parse_pair(
         &c,
         &k,
@@ -104,6 +124,13 @@ pub fn load_pair(cert: &Path, key: &Path) -> Result<(LoadedPair, Vec<u8>), Strin
     Ok((pair, fingerprint))
 }
 
+fn read(path: &Path) -> Result<Vec<u8>, ServeError> {
+    std::fs::read(path).map_err(|source| ServeError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// A CA and a leaf for 127.0.0.1, localhost and `extra_names`, valid for 30
 /// days, written as `ca.crt`, `tls.crt` and `tls.key` into `dir`, a private
 /// directory (0700, ours; see [`crate::certs::private_dir`]). Returns
@@ -111,13 +138,12 @@ pub fn load_pair(cert: &Path, key: &Path) -> Result<(LoadedPair, Vec<u8>), Strin
 pub fn write_self_signed(
     dir: &Path,
     extra_names: &[String],
-) -> Result<(PathBuf, PathBuf, PathBuf), String> {
-    crate::certs::private_dir(dir).map_err(|e| e.to_string())?;
+) -> Result<(PathBuf, PathBuf, PathBuf), ServeError> {
+    crate::certs::private_dir(dir)?;
     let mut names = crate::certs::local_names();
     names.extend(extra_names.iter().cloned());
-    let pair = crate::certs::make(&crate::certs::Request { names, days: 30 })
-        .map_err(|e| e.to_string())?;
-    let written = crate::certs::write(dir, &pair).map_err(|e| e.to_string())?;
+    let pair = crate::certs::make(&crate::certs::Request { names, days: 30 })?;
+    let written = crate::certs::write(dir, &pair)?;
     Ok((written.cert, written.key, written.ca))
 }
 
@@ -129,7 +155,7 @@ pub fn server_config(
     store: Arc<CertStore>,
     min_version: crate::config::TlsVersion,
     client_ca: Option<&Path>,
-) -> Result<rustls::ServerConfig, String> {
+) -> Result<rustls::ServerConfig, ServeError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions: &[&rustls::SupportedProtocolVersion] = match min_version {
         crate::config::TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
@@ -137,27 +163,35 @@ pub fn server_config(
     };
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
-        .map_err(|e| format!("TLS versions: {e}"))?;
+        .map_err(ServeError::TlsVersions)?;
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
         Some(file) => {
-            let pem = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let pem = read(file)?;
             let mut roots = rustls::RootCertStore::empty();
             for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert =
-                    cert.map_err(|e| format!("{}: not a PEM bundle: {e}", file.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("{}: unusable CA certificate: {e}", file.display()))?;
+                let cert = cert.map_err(|source| ServeError::NotPemBundle {
+                    file: file.to_path_buf(),
+                    source,
+                })?;
+                roots.add(cert).map_err(|source| ServeError::UnusableCa {
+                    file: file.to_path_buf(),
+                    source,
+                })?;
             }
             if roots.is_empty() {
-                return Err(format!("{}: no CERTIFICATE block found", file.display()));
+                return Err(ServeError::NoCertificateBlock {
+                    file: file.display().to_string(),
+                });
             }
             let verifier =
                 rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
                     .allow_unauthenticated()
                     .build()
-                    .map_err(|e| format!("{}: {e}", file.display()))?;
+                    .map_err(|source| ServeError::ClientVerifier {
+                        file: file.to_path_buf(),
+                        source,
+                    })?;
             builder.with_client_cert_verifier(verifier)
         }
     };
@@ -192,12 +226,14 @@ mod tests {
         let (c, k) = pair_valid(-day * 10, -day);
         let e = parse_pair(c.as_bytes(), k.as_bytes(), "old.crt", "old.key")
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(e.contains("old.crt") && e.contains("expired"), "{e}");
         let (c, k) = pair_valid(day, day * 10);
         let e = parse_pair(c.as_bytes(), k.as_bytes(), "new.crt", "new.key")
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(e.contains("not valid before"), "{e}");
         let (c, k) = pair_valid(-day, day);
         let ok = parse_pair(c.as_bytes(), k.as_bytes(), "good.crt", "good.key").unwrap();

@@ -10,6 +10,8 @@
 
 use serde_json::{json, Value};
 
+use super::ServeError;
+
 /// The ConfigMap key that holds the configuration file.
 pub const CONFIG_KEY: &str = "config.yaml";
 
@@ -57,16 +59,15 @@ pub fn problems(configmap: &Value) -> Vec<String> {
 
 /// The AdmissionReview answer for a review of a ConfigMap, or an error for a
 /// body that is not one (the caller answers 400).
-pub fn review(body: &[u8]) -> Result<Vec<u8>, String> {
-    let review: Value =
-        serde_json::from_slice(body).map_err(|e| format!("not an AdmissionReview: {e}"))?;
+pub fn review(body: &[u8]) -> Result<Vec<u8>, ServeError> {
+    let review: Value = serde_json::from_slice(body).map_err(ServeError::NotAReview)?;
     let request = review
         .get("request")
-        .ok_or("not an AdmissionReview: no request")?;
+        .ok_or(ServeError::ReviewWithout("request"))?;
     let uid = request
         .get("uid")
         .and_then(Value::as_str)
-        .ok_or("not an AdmissionReview: no request.uid")?;
+        .ok_or(ServeError::ReviewWithout("request.uid"))?;
     let name = request
         .pointer("/object/metadata/name")
         .and_then(Value::as_str)
@@ -93,7 +94,7 @@ pub fn review(body: &[u8]) -> Result<Vec<u8>, String> {
         "kind": "AdmissionReview",
         "response": response,
     }))
-    .map_err(|e| e.to_string())
+    .map_err(ServeError::EncodeReview)
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub fn to_string(doc: &Mapping) -> String {
 
 /// A JSON document as YAML that kubectl's YAML 1.1 reader reads back as
 /// written (`yes` stays a string): `preview` manifests and PolicyReports.
-pub fn from_json(v: &serde_json::Value) -> String {
+pub(crate) fn from_json(v: &serde_json::Value) -> String {
     match serde_yaml::to_value(v) {
         Ok(Value::Mapping(m)) => to_string(&m),
         Ok(_) | Err(_) => {

@@ -53,7 +53,7 @@ impl Default for Limits {
 }
 
 impl Limits {
-    pub fn expired(&self) -> bool {
+    pub(crate) fn expired(&self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 }
@@ -84,7 +84,7 @@ impl fmt::Display for Overrun {
 
 /// A string that borrows from the body unless the JSON escaped it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Text<'de>(pub Cow<'de, str>);
+pub(crate) struct Text<'de>(pub Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for Text<'de> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -110,7 +110,7 @@ impl<'de> Deserialize<'de> for Text<'de> {
 
 /// The AdmissionReview, as far as a review reads it.
 #[derive(Debug, Default)]
-pub struct Envelope<'de> {
+pub(crate) struct Envelope<'de> {
     pub api_version: Option<Text<'de>>,
     pub kind: Option<Text<'de>>,
     pub request: Option<Request<'de>>,
@@ -130,7 +130,7 @@ pub struct Request<'de> {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct Resource<'a> {
+pub(crate) struct Resource<'a> {
     #[serde(default, borrow)]
     pub group: Cow<'a, str>,
     #[serde(default, borrow)]

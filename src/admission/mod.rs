@@ -166,7 +166,7 @@ fn is_json_content_type(content_type: &str) -> bool {
 
 /// Refuses a request that does not declare a JSON body. The server checks
 /// the header before it reads the body; `review` for a request held whole.
-pub fn check_content_type(content_type: Option<&str>) -> Result<(), Rejection> {
+pub(crate) fn check_content_type(content_type: Option<&str>) -> Result<(), Rejection> {
     match content_type {
         Some(ct) if is_json_content_type(ct) => Ok(()),
         other => Err(Rejection::UnsupportedMediaType(
@@ -177,7 +177,7 @@ pub fn check_content_type(content_type: Option<&str>) -> Result<(), Rejection> {
 
 /// Refuses a body of `size` bytes past `limit`: the declared size, each
 /// growth of a body being read, or a body held whole.
-pub fn check_size(size: usize, limit: usize) -> Result<(), Rejection> {
+pub(crate) fn check_size(size: usize, limit: usize) -> Result<(), Rejection> {
     if size > limit {
         return Err(Rejection::TooLarge { size, limit });
     }
@@ -201,7 +201,7 @@ pub fn review(
 /// Reviews a body whose content type and size were checked (by `review`, or
 /// by the server as it read it) within `limits`: a pod past them is answered
 /// per `on_error`.
-pub fn review_within(
+pub(crate) fn review_within(
     body: &[u8],
     dry_run_path: bool,
     ctx: &Context<'_>,

@@ -86,7 +86,10 @@ pub fn parse_documents(text: &str) -> Result<Vec<(usize, Value)>, PreviewError> 
 
 /// [`parse_documents`] of the file `name`: a YAML error says document, line
 /// and column, and shows the lines around it under the file's name.
-pub fn parse_documents_in(name: &str, text: &str) -> Result<Vec<(usize, Value)>, PreviewError> {
+pub(crate) fn parse_documents_in(
+    name: &str,
+    text: &str,
+) -> Result<Vec<(usize, Value)>, PreviewError> {
     let name = if name == "-" { "stdin" } else { name };
     let starts = document_lines(text);
     let values: Vec<(usize, Value)> = crate::yaml::read::documents_at(text).map_err(|e| {
@@ -159,7 +162,7 @@ pub fn preview(
 }
 
 /// [`preview`] of the file `name` (the name its YAML errors show).
-pub fn preview_file(
+pub(crate) fn preview_file(
     name: &str,
     text: &str,
     catalog: &Catalog,
@@ -306,7 +309,7 @@ pub fn in_place(text: &str, docs: &[Previewed]) -> Result<String, PreviewError> 
 
 /// Writes `text` over `path` at once: a temporary file in the same directory
 /// with the file's mode, then a rename, so a failure never leaves half a file.
-pub fn write_in_place(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_in_place(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

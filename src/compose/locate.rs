@@ -8,7 +8,7 @@
 
 /// One step of a path into the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step<'a> {
+pub(crate) enum Step<'a> {
     Key(&'a str),
     Index(usize),
 }
@@ -42,7 +42,7 @@ fn starts_with_key(text: &str, key: &str) -> bool {
 
 /// The 1-based line of `path` in `text`, or of its deepest ancestor found; 1 if
 /// nothing is found.
-pub fn line_of(text: &str, path: &[Step<'_>]) -> usize {
+pub(crate) fn line_of(text: &str, path: &[Step<'_>]) -> usize {
     let lines: Vec<&str> = text.lines().collect();
     let mut node = Node {
         line: None,

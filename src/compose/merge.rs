@@ -15,7 +15,7 @@ use super::mounts;
 use super::value::as_list;
 
 /// `over` merged onto `base` (two whole files).
-pub fn merge_files(mut base: Mapping, over: Mapping) -> Mapping {
+pub(crate) fn merge_files(mut base: Mapping, over: Mapping) -> Mapping {
     for (key, value) in over {
         let merged = match (key.as_str(), base.get(&key)) {
             (Some("services"), Some(Value::Mapping(services))) => match value {
@@ -49,7 +49,7 @@ fn merge_services(mut base: Mapping, over: Mapping) -> Mapping {
 }
 
 /// One service's definition merged onto another's.
-pub fn merge_service(mut base: Mapping, over: Mapping) -> Mapping {
+pub(crate) fn merge_service(mut base: Mapping, over: Mapping) -> Mapping {
     for (key, value) in over {
         let merged = match (key.as_str().unwrap_or(""), base.get(&key)) {
             (_, None) => value,

@@ -18,8 +18,8 @@
 //!
 //! Unknown keys pass through untouched and key order is kept.
 
-pub mod locate;
-pub mod merge;
+pub(crate) mod locate;
+pub(crate) mod merge;
 pub mod mounts;
 pub mod plan;
 pub mod render;
@@ -125,7 +125,7 @@ pub fn load(files: &[(String, String)]) -> Result<Project, ComposeError> {
 /// Resolves the project the way Compose does: each file parsed with its
 /// merge keys expanded and its variables interpolated from `sources`, then
 /// checked; the files merged in order; then every `extends` followed.
-pub fn load_with(
+pub(crate) fn load_with(
     files: &[(String, String)],
     sources: &Sources<'_>,
 ) -> Result<Project, ComposeError> {
@@ -349,7 +349,7 @@ pub fn parse(name: &str, text: &str) -> Result<(Mapping, Format), ComposeError> 
 /// Parses one file: anchors and merge keys expanded, every value
 /// interpolated from `env`, then the keys hardening reads checked (so a
 /// volume written `data:${LOGS}` is checked as Compose will see it).
-pub fn parse_with(
+pub(crate) fn parse_with(
     name: &str,
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,

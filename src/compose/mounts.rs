@@ -9,7 +9,7 @@ use crate::harden::paths::clean_keep_relative as clean;
 
 /// What backs a mount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MountKind {
+pub(crate) enum MountKind {
     /// A host path (`./conf:/etc/app`, `type: bind`).
     Bind,
     /// A named volume (`data:/var/lib/mysql`, `type: volume` with a source).
@@ -23,18 +23,11 @@ pub enum MountKind {
 
 /// One existing mount of a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mount {
+pub(crate) struct Mount {
     pub kind: MountKind,
     pub source: Option<String>,
     pub target: String,
     pub read_only: bool,
-}
-
-impl Mount {
-    /// The container can write there.
-    pub fn writable(&self) -> bool {
-        !self.read_only && self.kind != MountKind::Other
-    }
 }
 
 /// A host path rather than a volume name: Compose's own test.
@@ -45,7 +38,7 @@ fn is_host_path(source: &str) -> bool {
 /// One `volumes` entry; the error says what is wrong with it.
 /// Why a `volumes` entry is not one Compose accepts.
 #[derive(Debug, thiserror::Error)]
-pub enum MountError {
+pub(crate) enum MountError {
     #[error("`target` must be a container path")]
     TargetNotPath,
     #[error("long syntax needs `target` (the container path)")]
@@ -62,7 +55,7 @@ pub enum MountError {
     RelativeTarget { text: String, target: String },
 }
 
-pub fn parse_volume(entry: &Value) -> Result<Mount, MountError> {
+pub(crate) fn parse_volume(entry: &Value) -> Result<Mount, MountError> {
     match entry {
         Value::String(s) => parse_short(s),
         Value::Mapping(m) => {
@@ -132,7 +125,7 @@ fn parse_short(text: &str) -> Result<Mount, MountError> {
 }
 
 /// The container path of a `volumes` (or `devices`) entry, for merging.
-pub fn target_of(entry: &Value) -> Option<String> {
+pub(crate) fn target_of(entry: &Value) -> Option<String> {
     match entry {
         Value::Mapping(m) => m.get("target").and_then(Value::as_str).map(clean),
         Value::String(s) => {
@@ -145,7 +138,7 @@ pub fn target_of(entry: &Value) -> Option<String> {
 }
 
 /// A `tmpfs` entry (`/run` or `/tmp:size=64m,mode=1777`).
-pub fn parse_tmpfs(entry: &str) -> Mount {
+pub(crate) fn parse_tmpfs(entry: &str) -> Mount {
     let (path, options) = entry.split_once(':').unwrap_or((entry, ""));
     Mount {
         kind: MountKind::Tmpfs,
@@ -157,7 +150,7 @@ pub fn parse_tmpfs(entry: &str) -> Mount {
 
 /// Every mount of a service: `volumes` then `tmpfs`. Entries that do not parse
 /// were rejected by `parse` already and are skipped.
-pub fn service_mounts(service: &serde_yaml::Mapping) -> Vec<Mount> {
+pub(crate) fn service_mounts(service: &serde_yaml::Mapping) -> Vec<Mount> {
     let mut out: Vec<Mount> = service
         .get("volumes")
         .map(as_list)
@@ -178,7 +171,7 @@ pub fn service_mounts(service: &serde_yaml::Mapping) -> Vec<Mount> {
 /// long syntax's `tmpfs.size` takes. Decimal exponents (`1e3`, `5E6`) count as
 /// Kubernetes reads them. `None` for what is not a byte quantity (`500m` is
 /// half a byte) or does not fit.
-pub fn tmpfs_size(quantity: &str) -> Option<(String, u64)> {
+pub(crate) fn tmpfs_size(quantity: &str) -> Option<(String, u64)> {
     let end = quantity
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(quantity.len());
@@ -228,7 +221,7 @@ pub fn tmpfs_size(quantity: &str) -> Option<(String, u64)> {
 
 /// A file or directory name that suggests secret material (keys, passwords,
 /// tokens, `.env` files), for bind mounts, which carry no type to tell.
-pub fn looks_secret(path: &str) -> bool {
+pub(crate) fn looks_secret(path: &str) -> bool {
     let name = path
         .trim_end_matches('/')
         .rsplit('/')

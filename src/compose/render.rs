@@ -168,7 +168,7 @@ fn seed_volume_declarations(plan: &ProjectPlan) -> Vec<String> {
 }
 
 /// A Compose file with only the additions, in the base's format version.
-pub fn override_file(project: &Project, plan: &ProjectPlan, syntax: TmpfsSyntax) -> Mapping {
+pub(crate) fn override_file(project: &Project, plan: &ProjectPlan, syntax: TmpfsSyntax) -> Mapping {
     let mut doc = Mapping::new();
     if let Some(v) = project.format.version() {
         doc.insert("version".into(), v.into());

@@ -28,7 +28,7 @@ pub struct Sources<'a> {
 /// Why merge keys, interpolation or `extends` could not be resolved; the
 /// caller ([`super::parse_with`], [`super::load_with`]) adds file and line.
 #[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
+pub(crate) enum ResolveError {
     #[error("a merge key `<<` lists something that is not a mapping (use `<<: [*a, *b]` with anchors of mappings)")]
     MergeListsNonMapping,
     #[error("a merge key `<<` must name a mapping (`<<: *defaults`) or a list of them")]
@@ -87,7 +87,7 @@ impl Sources<'static> {
 
 /// `KEY=VALUE` lines of a `.env` file: blank lines and `#` comments skipped,
 /// an `export ` prefix allowed, matching quotes around a value removed.
-pub fn parse_env_file(text: &str) -> HashMap<String, String> {
+pub(crate) fn parse_env_file(text: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
     for line in text.lines() {
         let line = line.trim();
@@ -116,7 +116,7 @@ pub fn parse_env_file(text: &str) -> HashMap<String, String> {
 /// A mapping's `<<` entries expanded the way YAML 1.1 readers do: the
 /// mapping's own keys win, then the merged mappings in the order listed.
 /// Nested mappings (and merges inside merged anchors) are expanded first.
-pub fn expand_merge_keys(value: Value) -> Result<Value, ResolveError> {
+pub(crate) fn expand_merge_keys(value: Value) -> Result<Value, ResolveError> {
     Ok(match value {
         Value::Mapping(m) => {
             let mut own = Mapping::new();
@@ -173,7 +173,7 @@ pub fn expand_merge_keys(value: Value) -> Result<Value, ResolveError> {
 /// `${VAR?error}`, `${VAR:+alt}`, `${VAR+alt}` and `$VAR` from `lookup`, the
 /// way Compose interpolates; `$$` is a literal `$`. The error is the message
 /// of a required variable that is missing.
-pub fn interpolate(
+pub(crate) fn interpolate(
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, ResolveError> {
@@ -234,7 +234,7 @@ pub fn interpolate(
 }
 
 /// Every string value (not the keys) of `value` interpolated.
-pub fn interpolate_all(
+pub(crate) fn interpolate_all(
     value: &mut Value,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), ResolveError> {
@@ -258,7 +258,7 @@ pub fn interpolate_all(
 
 /// `$` written back as `$$`, so that a resolved value reads the same when
 /// Compose interpolates the written file again.
-pub fn escape_dollars(value: &mut Value) {
+pub(crate) fn escape_dollars(value: &mut Value) {
     match value {
         Value::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
         Value::Sequence(items) => items.iter_mut().for_each(escape_dollars),
@@ -286,7 +286,7 @@ fn join(dir: &str, path: &str) -> String {
 /// Follows every service's `extends` in the merged `services` of `project_file`
 /// (the first `-f` file, whose directory relative paths are resolved from).
 /// `parse_other` parses and interpolates another file as [`super::parse`] does.
-pub fn resolve_extends(
+pub(crate) fn resolve_extends(
     services: &mut Mapping,
     project_file: &str,
     sources: &Sources<'_>,

@@ -27,18 +27,17 @@ use crate::profile::model::{Medium, WritablePathSpec};
 use crate::profile::validate::writable_path_problem;
 use crate::profile::{Catalog, Resolution};
 
-pub const ANNOTATION_PREFIX: &str = "pod-hardener.dev/";
-pub const SKIP_ANNOTATION: &str = "pod-hardener.dev/skip";
-pub const SKIP_CONTAINERS_ANNOTATION: &str = "pod-hardener.dev/skip-containers";
-pub const WRITABLE_PATHS_ANNOTATION: &str = "pod-hardener.dev/writable-paths.";
-pub const PROFILE_ANNOTATION: &str = "pod-hardener.dev/profile.";
-pub const APPLIED_ANNOTATION: &str = "pod-hardener.dev/applied";
+pub(crate) const SKIP_ANNOTATION: &str = "pod-hardener.dev/skip";
+pub(crate) const SKIP_CONTAINERS_ANNOTATION: &str = "pod-hardener.dev/skip-containers";
+pub(crate) const WRITABLE_PATHS_ANNOTATION: &str = "pod-hardener.dev/writable-paths.";
+pub(crate) const PROFILE_ANNOTATION: &str = "pod-hardener.dev/profile.";
+pub(crate) const APPLIED_ANNOTATION: &str = "pod-hardener.dev/applied";
 const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 /// Paths a `writable-paths.<container>` annotation may list; the rest are
 /// ignored with a warning (each becomes a volume, and the pod must fit etcd).
-pub const MAX_ANNOTATION_PATHS: usize = 128;
+pub(crate) const MAX_ANNOTATION_PATHS: usize = 128;
 /// Longest warning we emit; the API server truncates at 256.
-pub const MAX_WARNING: usize = 119;
+pub(crate) const MAX_WARNING: usize = 119;
 
 /// The three rules, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

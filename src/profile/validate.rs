@@ -251,10 +251,10 @@ fn check_paths(
 }
 
 /// Linux refuses longer paths.
-pub const PATH_MAX: usize = 4096;
+pub(crate) const PATH_MAX: usize = 4096;
 
 /// Why a path cannot be a mount path, if it cannot.
-pub fn path_problem(p: &str) -> Option<&'static str> {
+pub(crate) fn path_problem(p: &str) -> Option<&'static str> {
     if !p.starts_with('/') {
         return Some("must be absolute (start with '/')");
     }
@@ -282,7 +282,7 @@ pub fn path_problem(p: &str) -> Option<&'static str> {
 /// Why a path cannot be a writable path (an emptyDir's mount), if it cannot:
 /// any mount path problem, and `/` (the runtime refuses a volume over the
 /// root, and it would hide the whole image).
-pub fn writable_path_problem(p: &str) -> Option<&'static str> {
+pub(crate) fn writable_path_problem(p: &str) -> Option<&'static str> {
     if p == "/" {
         return Some("an emptyDir at / would hide the whole image");
     }
@@ -290,7 +290,7 @@ pub fn writable_path_problem(p: &str) -> Option<&'static str> {
 }
 
 /// RFC 1123 label: what Kubernetes demands of volume and container names.
-pub fn is_dns_label(s: &str) -> bool {
+pub(crate) fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.bytes()
@@ -300,7 +300,7 @@ pub fn is_dns_label(s: &str) -> bool {
 }
 
 /// A Kubernetes resource quantity: a decimal number with an optional suffix.
-pub fn is_quantity(s: &str) -> bool {
+pub(crate) fn is_quantity(s: &str) -> bool {
     const SUFFIXES: [&str; 14] = [
         "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P",
     ];

@@ -40,13 +40,13 @@ struct Activity {
 /// Put into the connection's extensions by [`on_connect`]; requests reach it
 /// through `HttpRequest::conn_data`. Dropping it (the connection ended) wakes
 /// the watchdog, which then lets the socket go.
-pub struct Connection {
+pub(crate) struct Connection {
     activity: Arc<Activity>,
     _ended: oneshot::Sender<()>,
 }
 
 /// One review on a connection; the connection is busy while it lives.
-pub struct Stream {
+pub(crate) struct Stream {
     activity: Arc<Activity>,
 }
 
@@ -62,7 +62,7 @@ impl Drop for Stream {
 impl Connection {
     /// Counts a new review on this connection, or `None` when it already
     /// carries `max_streams`.
-    pub fn begin(&self, max_streams: usize) -> Option<Stream> {
+    pub(crate) fn begin(&self, max_streams: usize) -> Option<Stream> {
         let a = &self.activity;
         if a.in_flight.fetch_add(1, Ordering::AcqRel) >= max_streams {
             a.in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -79,7 +79,7 @@ impl Connection {
 /// presented a verified certificate, registers the connection and starts its
 /// idle watchdog. Only TLS connections over TCP are watched (the
 /// webhook port serves nothing else).
-pub fn on_connect(io: &dyn Any, ext: &mut Extensions, idle: Duration, closed_idle: Counter) {
+pub(crate) fn on_connect(io: &dyn Any, ext: &mut Extensions, idle: Duration, closed_idle: Counter) {
     let Some(tls) = io.downcast_ref::<TlsStream<TcpStream>>() else {
         return;
     };
@@ -141,13 +141,13 @@ async fn close_when_idle(
 /// client holds only what it has really sent, and gives it all back when its
 /// review ends.
 #[derive(Clone)]
-pub struct BodyBudget {
+pub(crate) struct BodyBudget {
     semaphore: Arc<Semaphore>,
 }
 
 /// What one request holds of the budget.
 #[derive(Default)]
-pub struct BodyShare {
+pub(crate) struct BodyShare {
     permits: Option<OwnedSemaphorePermit>,
 }
 

@@ -28,7 +28,7 @@ use connections::{BodyBudget, BodyShare, Connection};
 use metrics::{Metrics, ReasonLabels, ReviewLabels, RuleLabels};
 
 /// What every request reads; catalog and policy are swapped on reload.
-pub struct State {
+pub(crate) struct State {
     pub catalog: RwLock<Arc<Catalog>>,
     pub policy: RwLock<Arc<Policy>>,
     /// The configuration the server started with.
@@ -507,7 +507,7 @@ async fn metrics_endpoint(state: web::Data<State>) -> HttpResponse {
 /// status): `/dev/termination-log`, the kubelet's default
 /// terminationMessagePath, or the file `POD_HARDENER_TERMINATION_LOG` names.
 /// Nothing is written where that file does not exist (outside a pod).
-pub fn write_termination_message(message: &str) {
+pub(crate) fn write_termination_message(message: &str) {
     let path = std::env::var_os("POD_HARDENER_TERMINATION_LOG")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/dev/termination-log"));
@@ -522,7 +522,7 @@ pub fn write_termination_message(message: &str) {
 /// request data a connection can make the server buffer before it is read.
 /// 64 KiB is the protocol's default; actix's own 1-2 MiB would let each
 /// connection park megabytes.
-pub const H2_WINDOW_BYTES: u32 = 64 * 1024;
+pub(crate) const H2_WINDOW_BYTES: u32 = 64 * 1024;
 
 /// Where the serving certificate comes from, decided before anything binds.
 fn certificate_files(config: &Config) -> Result<(PathBuf, PathBuf), ServeError> {

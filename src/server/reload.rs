@@ -20,7 +20,10 @@ use crate::profile::Catalog;
 
 /// Loads the profile files (and the built-in catalog); returns the catalog and
 /// the bytes it was built from, to tell a real change from a touch.
-pub fn load_profiles(files: &[PathBuf], builtin: bool) -> Result<(Catalog, Vec<u8>), ServeError> {
+pub(crate) fn load_profiles(
+    files: &[PathBuf],
+    builtin: bool,
+) -> Result<(Catalog, Vec<u8>), ServeError> {
     let mut texts = Vec::new();
     let mut fingerprint = Vec::new();
     for f in files {
@@ -36,7 +39,7 @@ pub fn load_profiles(files: &[PathBuf], builtin: bool) -> Result<(Catalog, Vec<u
     Ok((catalog, fingerprint))
 }
 
-pub struct Watched {
+pub(crate) struct Watched {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
     pub profile_files: Vec<PathBuf>,
@@ -53,7 +56,7 @@ pub struct ConfigSource {
 }
 
 /// Keeps the watcher alive; dropping it stops the reloads.
-pub struct WatchGuard {
+pub(crate) struct WatchGuard {
     _watcher: notify::RecommendedWatcher,
 }
 
@@ -65,7 +68,7 @@ fn parent(p: &Path) -> PathBuf {
 }
 
 /// Starts watching the directories of every file; reloads on a thread of its own.
-pub fn watch(
+pub(crate) fn watch(
     watched: Watched,
     store: Arc<CertStore>,
     state: Arc<State>,

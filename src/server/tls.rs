@@ -13,7 +13,7 @@ use super::ServeError;
 
 /// The certificate in force; readers never wait long, a reload swaps one `Arc`.
 #[derive(Debug)]
-pub struct CertStore {
+pub(crate) struct CertStore {
     current: RwLock<Arc<CertifiedKey>>,
 }
 
@@ -45,14 +45,14 @@ impl ResolvesServerCert for CertStore {
 /// A certificate chain and key, parsed, checked to belong together and to be
 /// valid now (an expired or not-yet-valid one is refused, so a reload keeps
 /// the pair in force).
-pub struct LoadedPair {
+pub(crate) struct LoadedPair {
     pub key: CertifiedKey,
     /// notAfter of the leaf, Unix seconds.
     pub not_after: i64,
 }
 
 /// Parses a PEM chain and key; any problem is an error that names the file.
-pub fn parse_pair(
+pub(crate) fn parse_pair(
     cert_pem: &[u8],
     key_pem: &[u8],
     cert_name: &str,
@@ -110,7 +110,7 @@ pub fn parse_pair(
 }
 
 /// Reads and parses the pair from files.
-pub fn load_pair(cert: &Path, key: &Path) -> Result<(LoadedPair, Vec<u8>), ServeError> {
+pub(crate) fn load_pair(cert: &Path, key: &Path) -> Result<(LoadedPair, Vec<u8>), ServeError> {
     let c = read(cert)?;
     let k = read(key)?;
     let pair = parse_pair(
@@ -151,7 +151,7 @@ pub fn write_self_signed(
 /// With `client_ca` (PEM bundle), a client certificate is verified against it
 /// when one is presented; [`ClientIdentity`] records the outcome per
 /// connection and the review paths require it (health probes come without).
-pub fn server_config(
+pub(crate) fn server_config(
     store: Arc<CertStore>,
     min_version: crate::config::TlsVersion,
     client_ca: Option<&Path>,
@@ -201,7 +201,7 @@ pub fn server_config(
 /// Whether the connection's client presented a certificate the trust bundle
 /// verified (rustls refuses the handshake when one is presented and fails).
 #[derive(Debug, Clone, Copy)]
-pub struct ClientIdentity {
+pub(crate) struct ClientIdentity {
     pub verified: bool,
 }
 

@@ -13,11 +13,11 @@ use serde_json::{json, Value};
 use super::ServeError;
 
 /// The ConfigMap key that holds the configuration file.
-pub const CONFIG_KEY: &str = "config.yaml";
+pub(crate) const CONFIG_KEY: &str = "config.yaml";
 
 /// The ConfigMap of what the webhook leaves alone: plain keys, read as the
 /// webhook's environment (see `config::load_scope`).
-pub const SCOPE_CONFIGMAP: &str = "pod-hardener-scope";
+pub(crate) const SCOPE_CONFIGMAP: &str = "pod-hardener-scope";
 
 /// What is wrong with a ConfigMap's data, one line per problem; empty when
 /// every file loads.

@@ -28,14 +28,14 @@ pub use serde_saphyr::Error;
 pub const MAX_DEPTH: usize = 128;
 /// Most nodes (scalars, sequences, mappings) in one read, aliases counted
 /// as replayed: a large multi-document manifest has a few hundred thousand.
-pub const MAX_NODES: usize = 2_000_000;
+pub(crate) const MAX_NODES: usize = 2_000_000;
 /// Most nodes that aliases may replay in one read, all aliases together: what
 /// stops a billion-laughs file long before it is a billion of anything.
-pub const MAX_REPLAYED_EVENTS: usize = 100_000;
+pub(crate) const MAX_REPLAYED_EVENTS: usize = 100_000;
 /// Most documents in one stream (`---` storms).
-pub const MAX_DOCUMENTS: usize = 10_000;
+pub(crate) const MAX_DOCUMENTS: usize = 10_000;
 /// Most scalar text in one read.
-pub const MAX_SCALAR_BYTES: usize = 64 << 20;
+pub(crate) const MAX_SCALAR_BYTES: usize = 64 << 20;
 
 /// The options of every read.
 pub fn options() -> Options {
@@ -91,7 +91,7 @@ pub fn documents<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, Error> {
 }
 
 /// [`documents`], each with the line its content starts on.
-pub fn documents_at<T: DeserializeOwned>(text: &str) -> Result<Vec<(usize, T)>, Error> {
+pub(crate) fn documents_at<T: DeserializeOwned>(text: &str) -> Result<Vec<(usize, T)>, Error> {
     let docs: Vec<Spanned<T>> = documents(text)?;
     Ok(docs
         .into_iter()

@@ -33,7 +33,7 @@ use serde_yaml::{Mapping, Value};
 use locate::{line_of, Step};
 pub use resolve::Sources;
 
-pub use plan::{plan, PlanError, ProjectPlan, ServicePlan, TmpfsSyntax};
+pub use plan::{plan, TmpfsSyntax};
 
 /// A problem in one input file, with the line it is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -338,12 +338,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
-}
-
-/// Parses one file and checks the keys hardening reads, with the process
-/// environment for variables.
-pub fn parse(name: &str, text: &str) -> Result<(Mapping, Format), ComposeError> {
-    parse_with(name, text, &|v| std::env::var(v).ok())
 }
 
 /// Parses one file: anchors and merge keys expanded, every value

@@ -167,6 +167,7 @@ pub struct ProjectPlan {
 }
 
 impl ProjectPlan {
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.services.iter().all(ServicePlan::is_empty)
     }

@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use serde_yaml::{Mapping, Value};
 
 use super::mounts::{looks_secret, parse_volume, tmpfs_size, MountKind};
-use super::plan::TmpfsSyntax;
+use super::plan::{ProjectPlan, ServicePlan, TmpfsSyntax};
 use super::render::{apply, override_file, render, Output};
 use super::resolve::interpolate;
 use super::*;

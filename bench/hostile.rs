@@ -193,11 +193,11 @@ fn review_with(edit: impl FnOnce(&mut Value)) -> Vec<u8> {
 }
 
 /// The simple fixture with a raw JSON text spliced in as the pod's
-/// `spec.affinity` (a field the decoder keeps whole), for shapes serde_json
+/// `spec.nodeSelector` (a field the decoder keeps whole), for shapes serde_json
 /// would not build: deep nesting, a million empty objects.
 fn review_with_raw_field(raw: &str) -> Vec<u8> {
     let text = String::from_utf8(review_with(|pod| {
-        pod["spec"]["affinity"] = json!("@@RAW@@");
+        pod["spec"]["nodeSelector"] = json!("@@RAW@@");
     }))
     .unwrap();
     text.replace("\"@@RAW@@\"", raw).into_bytes()

@@ -29,6 +29,7 @@ pub mod config;
 pub(crate) mod diff;
 pub mod doctor;
 pub mod harden;
+pub(crate) mod hashing;
 pub(crate) mod manifest_edit;
 pub mod profile;
 pub mod server;

@@ -6,8 +6,9 @@
 //! The pod (`request.object`) becomes a `serde_json::Value`, the engine's
 //! input, pruned while it is read: only the fields a rule, the result check
 //! or the response reads are kept (`Place::kept`); the rest (`status`,
-//! `metadata.managedFields`, an app container's `env`, `args`, probes,
-//! tolerations, ...) is skipped without allocating. It is most of a real
+//! `metadata.managedFields`, other tools' annotations, what a volume source
+//! says beyond its kind and `readOnly`, an app container's `env`, `args`,
+//! probes, tolerations, ...) is skipped without allocating. It is most of a real
 //! pod's bytes and the easiest place for a hostile pod to be big. What is
 //! kept is charged against an estimate of the memory it takes and a nesting
 //! depth; past either, or past the deadline, building stops, the rest of the
@@ -22,6 +23,8 @@ use kube::core::admission::Operation;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+
+use crate::harden::plan::{ANNOTATION_PREFIX, MIRROR_ANNOTATION};
 
 /// Nesting allowed inside the pod. A real pod nests about 10 deep (node
 /// affinity terms); serde_json itself stops at 128.
@@ -326,12 +329,23 @@ impl<'l> Budget<'l> {
 enum Place {
     Pod,
     Metadata,
+    Annotations,
     Spec,
+    Affinity,
+    VolumeList,
+    Volume,
+    /// A volume's source (`secret`, `persistentVolumeClaim`, ...).
+    VolumeSource,
+    ProjectedSourceList,
+    ProjectedSource,
     ContainerList,
     InitContainerList,
     Container,
     InitContainer,
+    /// Kept whole.
     Other,
+    /// Only its presence is read: a map here is kept empty.
+    Presence,
 }
 
 impl Place {
@@ -343,6 +357,9 @@ impl Place {
         match self {
             Place::Pod => matches!(key, "metadata" | "spec"),
             Place::Metadata => matches!(key, "name" | "generateName" | "namespace" | "annotations"),
+            // Ours, and the one that marks a mirror pod; a pod's others (a
+            // whole `last-applied-configuration`, say) are no rule's business.
+            Place::Annotations => key.starts_with(ANNOTATION_PREFIX) || key == MIRROR_ANNOTATION,
             // `os`, `nodeSelector` and `affinity` tell a Windows pod.
             Place::Spec => matches!(
                 key,
@@ -354,19 +371,32 @@ impl Place {
                     | "nodeSelector"
                     | "affinity"
             ),
+            Place::Affinity => key == "nodeAffinity",
+            // A volume is classified by which source it has, the `readOnly`
+            // of that source, and whether a projected one has a secret.
+            Place::VolumeSource => matches!(key, "readOnly" | "sources"),
             Place::Container => Self::container_field(key),
             // A seed init container is recognised by its command (and by
             // having no args).
             Place::InitContainer => Self::container_field(key) || matches!(key, "command" | "args"),
-            Place::ContainerList | Place::InitContainerList | Place::Other => true,
+            Place::Volume
+            | Place::VolumeList
+            | Place::ProjectedSourceList
+            | Place::ProjectedSource
+            | Place::ContainerList
+            | Place::InitContainerList
+            | Place::Other => true,
+            Place::Presence => false,
         }
     }
 
     fn container_field(key: &str) -> bool {
+        // `imagePullPolicy` and `resources` are copied to a seed container.
         matches!(
             key,
             "name"
                 | "image"
+                | "imagePullPolicy"
                 | "volumeMounts"
                 | "volumeDevices"
                 | "securityContext"
@@ -380,8 +410,15 @@ impl Place {
         match (self, key) {
             (Place::Pod, "metadata") => Place::Metadata,
             (Place::Pod, "spec") => Place::Spec,
+            (Place::Metadata, "annotations") => Place::Annotations,
             (Place::Spec, "containers" | "ephemeralContainers") => Place::ContainerList,
             (Place::Spec, "initContainers") => Place::InitContainerList,
+            (Place::Spec, "volumes") => Place::VolumeList,
+            (Place::Spec, "affinity") => Place::Affinity,
+            (Place::Volume, "name") => Place::Other,
+            (Place::Volume, _) => Place::VolumeSource,
+            (Place::VolumeSource, "sources") => Place::ProjectedSourceList,
+            (Place::ProjectedSource | Place::Presence, _) => Place::Presence,
             _ => Place::Other,
         }
     }
@@ -390,6 +427,9 @@ impl Place {
         match self {
             Place::ContainerList => Place::Container,
             Place::InitContainerList => Place::InitContainer,
+            Place::VolumeList => Place::Volume,
+            Place::ProjectedSourceList => Place::ProjectedSource,
+            Place::Presence => Place::Presence,
             _ => Place::Other,
         }
     }

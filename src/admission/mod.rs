@@ -4,9 +4,10 @@
 //! fields, the pod into a `Value` pruned of what no rule reads, so the patch is
 //! computed against the JSON the API server sent (a typed decode of the whole
 //! pod would drop or reorder fields the indices depend on). The response is
-//! our own struct too: kube-core's `AdmissionResponse` serialises its
-//! `patch: Vec<u8>` as an array of numbers, which the API server rejects; the
-//! wire format wants a base64 string (see `tests::patch_is_base64_on_the_wire`).
+//! written by our own `write_review`, in one buffer: kube-core's
+//! `AdmissionResponse` serialises its `patch: Vec<u8>` as an array of
+//! numbers, which the API server rejects; the wire format wants a base64
+//! string (see `tests::patch_is_base64_on_the_wire`).
 
 mod decode;
 mod policy;
@@ -130,30 +131,87 @@ pub struct Reviewed {
     pub ops_by_rule: Vec<(Rule, usize)>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ResponseReview<'a> {
-    api_version: &'a str,
-    kind: &'static str,
-    response: Response,
-}
-
-#[derive(Serialize, Default)]
-#[serde(rename_all = "camelCase")]
+/// The response half of an AdmissionReview, written by `write_review`.
+#[derive(Default)]
 struct Response {
     uid: String,
     allowed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch_type: Option<&'static str>,
-    /// base64 of the JSON ops.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// `{"code": 400, "message": ...}` of a denial.
+    denial: Option<String>,
+    /// The JSON ops, written base64-encoded with `patchType: JSONPatch`.
+    patch: Option<Vec<u8>>,
     warnings: Vec<String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     audit_annotations: BTreeMap<String, String>,
+}
+
+/// Writes the whole AdmissionReview response in one buffer, in the member
+/// order serde's derive used (the tests compare bytes). The patch goes
+/// straight from the ops' bytes to base64 in place: no intermediate string,
+/// and no escaping pass over the alphabet, which needs none.
+fn write_review(api_version: &str, response: &Response) -> Vec<u8> {
+    fn string(out: &mut Vec<u8>, s: &str) {
+        serde_json::to_writer(&mut *out, s).expect("a string serialises");
+    }
+    let base64 = &base64::engine::general_purpose::STANDARD;
+    let patch_len = response
+        .patch
+        .as_ref()
+        .map_or(0, |p| base64::encoded_len(p.len(), true).unwrap_or(0));
+    let text_len: usize = response.warnings.iter().map(|w| w.len() + 3).sum::<usize>()
+        + response
+            .audit_annotations
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 6)
+            .sum::<usize>();
+    let mut out = Vec::with_capacity(192 + patch_len + text_len);
+    out.extend_from_slice(b"{\"apiVersion\":");
+    string(&mut out, api_version);
+    out.extend_from_slice(b",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":");
+    string(&mut out, &response.uid);
+    out.extend_from_slice(if response.allowed {
+        b",\"allowed\":true"
+    } else {
+        b",\"allowed\":false"
+    });
+    if let Some(message) = &response.denial {
+        out.extend_from_slice(b",\"status\":{\"code\":400,\"message\":");
+        string(&mut out, message);
+        out.push(b'}');
+    }
+    if let Some(patch) = &response.patch {
+        out.extend_from_slice(b",\"patchType\":\"JSONPatch\",\"patch\":\"");
+        let start = out.len();
+        out.resize(start + patch_len, 0);
+        let written = base64
+            .encode_slice(patch, &mut out[start..])
+            .expect("sized by encoded_len");
+        out.truncate(start + written);
+        out.push(b'"');
+    }
+    if !response.warnings.is_empty() {
+        out.extend_from_slice(b",\"warnings\":[");
+        for (i, w) in response.warnings.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(&mut out, w);
+        }
+        out.push(b']');
+    }
+    if !response.audit_annotations.is_empty() {
+        out.extend_from_slice(b",\"auditAnnotations\":{");
+        for (i, (k, v)) in response.audit_annotations.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(&mut out, k);
+            out.push(b':');
+            string(&mut out, v);
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"}}");
+    out
 }
 
 /// `application/json`, with or without parameters.
@@ -253,12 +311,7 @@ pub(crate) fn review_within(
         .or(request.name.as_ref().map(|n| &*n.0))
         .unwrap_or("")
         .to_string();
-    let body = serde_json::to_vec(&ResponseReview {
-        api_version: &api_version,
-        kind: "AdmissionReview",
-        response,
-    })
-    .expect("response serialises");
+    let body = write_review(&api_version, &response);
     Ok(Reviewed {
         body,
         outcome,
@@ -346,7 +399,7 @@ fn decide(request: &Request, mode: Mode, ctx: &Context<'_>, limits: &Limits) -> 
             limit_warnings(plan.warnings.iter().map(|w| w.message.clone()).collect());
         return if ctx.policy.on_error == OnError::Deny {
             response.allowed = false;
-            response.status = Some(serde_json::json!({"code": 400, "message": reason}));
+            response.denial = Some(reason);
             (response, Outcome::Denied, Vec::new(), 0)
         } else {
             (response, Outcome::Error, Vec::new(), 0)
@@ -380,9 +433,7 @@ fn decide(request: &Request, mode: Mode, ctx: &Context<'_>, limits: &Limits) -> 
             (response, Outcome::DryRun, by_rule, 0)
         }
         Mode::Enforce => {
-            let ops = serde_json::to_vec(&hardened.ops).expect("ops serialise");
-            response.patch_type = Some("JSONPatch");
-            response.patch = Some(base64::engine::general_purpose::STANDARD.encode(ops));
+            response.patch = Some(serde_json::to_vec(&hardened.ops).expect("ops serialise"));
             response.warnings =
                 limit_warnings(plan.warnings.iter().map(|w| w.message.clone()).collect());
             response.audit_annotations.insert("changed".into(), summary);
@@ -414,7 +465,7 @@ fn cannot_process(
         .insert("error".into(), reason.clone());
     if on_error == OnError::Deny {
         response.allowed = false;
-        response.status = Some(serde_json::json!({"code": 400, "message": reason}));
+        response.denial = Some(reason);
         (response, Outcome::Denied, Vec::new(), 0)
     } else {
         response.warnings.push(reason);

@@ -320,6 +320,7 @@ fn pruned_by_hand(pod: Value) -> Value {
     let container = [
         "name",
         "image",
+        "imagePullPolicy",
         "volumeMounts",
         "volumeDevices",
         "securityContext",
@@ -348,6 +349,44 @@ fn pruned_by_hand(pod: Value) -> Value {
         return out;
     }
     out["spec"] = keep(&pod["spec"], &spec_fields);
+    if let Some(annotations) = out["metadata"]
+        .get_mut("annotations")
+        .and_then(Value::as_object_mut)
+    {
+        annotations.retain(|k, _| {
+            k.starts_with("pod-hardener.dev/") || k == "kubernetes.io/config.mirror"
+        });
+    }
+    if out["spec"].get("affinity").is_some() {
+        out["spec"]["affinity"] = keep(&pod["spec"]["affinity"], &["nodeAffinity"]);
+    }
+    // A volume keeps its name and which sources it has; of a source only
+    // `readOnly`, and of a projected one which sources it lists.
+    for volume in out["spec"]
+        .get_mut("volumes")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        for (key, source) in volume.as_object_mut().unwrap() {
+            if key == "name" || !source.is_object() {
+                continue;
+            }
+            *source = keep(source, &["readOnly", "sources"]);
+            for projected in source
+                .get_mut("sources")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                for (_, item) in projected.as_object_mut().unwrap() {
+                    if item.is_object() {
+                        *item = json!({});
+                    }
+                }
+            }
+        }
+    }
     for (list, fields) in [
         ("containers", &container[..]),
         ("ephemeralContainers", &container[..]),
@@ -370,12 +409,19 @@ fn pod_with_unread_fields(entries: usize) -> Value {
     let args: Vec<Value> = (0..entries).map(|i| json!(format!("--a{i}"))).collect();
     json!({
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "p", "namespace": "shop", "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {"f:containers": {}}}}]},
+        "metadata": {"name": "p", "namespace": "shop", "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {"f:containers": {}}}}],
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "pod-hardener.dev/applied": "{}"}},
         "spec": {
-            "volumes": [{"name": "tls", "secret": {"secretName": "t"}}],
-            "initContainers": [{"name": "init", "image": "busybox", "command": ["sh"], "env": env.clone()}],
+            "volumes": [
+                {"name": "tls", "secret": {"secretName": "t", "items": [{"key": "k", "path": "p"}]}},
+                {"name": "data", "persistentVolumeClaim": {"claimName": "d", "readOnly": true}},
+                {"name": "token", "projected": {"sources": [{"secret": {"name": "s"}}, {"serviceAccountToken": {"path": "t"}}]}}
+            ],
+            "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "k"}]},
+                "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}},
+            "initContainers": [{"name": "init", "image": "busybox", "imagePullPolicy": "IfNotPresent", "command": ["sh"], "env": env.clone()}],
             "containers": [{
-                "name": "web", "image": "nginx:1.27", "env": env, "args": args,
+                "name": "web", "image": "nginx:1.27", "imagePullPolicy": "Always", "env": env, "args": args,
                 "envFrom": [{"configMapRef": {"name": "c"}}], "ports": [{"containerPort": 80}],
                 "livenessProbe": {"httpGet": {"path": "/", "port": 80}},
                 "readinessProbe": {"exec": {"command": ["true"]}},
@@ -592,17 +638,20 @@ fn duplicate_keys() {
     assert!(e.to_string().contains("duplicate field `uid`"), "{e}");
     // Inside the pod the last value wins, in the first one's place, as
     // serde_json's Value (and the API server) read it.
-    let text = r#"{"request":{"uid":"u","object":{"spec":{"affinity":{"a":1,"b":2,"a":3}}}}}"#;
+    let text = r#"{"request":{"uid":"u","object":{"spec":{"nodeSelector":{"a":1,"b":2,"a":3}}}}}"#;
     let object = decode::decode(text, &Limits::default())
         .unwrap()
         .request
         .unwrap()
         .object
         .unwrap();
-    assert_eq!(object.to_string(), r#"{"spec":{"affinity":{"a":3,"b":2}}}"#);
+    assert_eq!(
+        object.to_string(),
+        r#"{"spec":{"nodeSelector":{"a":3,"b":2}}}"#
+    );
     assert_eq!(
         object,
-        serde_json::from_str::<Value>(r#"{"spec":{"affinity":{"a":1,"b":2,"a":3}}}"#).unwrap()
+        serde_json::from_str::<Value>(r#"{"spec":{"nodeSelector":{"a":1,"b":2,"a":3}}}"#).unwrap()
     );
 }
 
@@ -637,4 +686,41 @@ fn hardened_with_a_seed_container(catalog: &Catalog, options: &Options) -> Value
         .any(|c| matches!(c.action, Action::AddInitContainer { .. })));
     json_patch::patch(&mut pod, &first.ops).unwrap();
     pod
+}
+
+#[test]
+fn a_seed_container_pulls_the_image_as_its_app_does() {
+    // Every pod the API server sends has `imagePullPolicy` (it defaults it).
+    // The decoder dropped it, so a seed container got the API server's own
+    // default: `Always` for a `:latest` image whose app says `Never` (an
+    // air-gapped node then cannot start it), or a fresher image than the
+    // app's, seeding files from another version. `preview` copied it.
+    let catalog = Catalog::builtin();
+    let options = Options::default();
+    let p = policy(&options, &[]);
+    let mut pod: Value = serde_json::from_slice::<Value>(&fixture("pod-create-simple.json"))
+        .unwrap()["request"]["object"]
+        .clone();
+    pod["spec"]["containers"][0]["image"] =
+        json!("docker.elastic.co/elasticsearch/elasticsearch:8.15.0");
+    pod["spec"]["containers"][0]["imagePullPolicy"] = json!("Never");
+    let reviewed = review(
+        &with_object("pod-create-simple.json", pod),
+        Some("application/json"),
+        false,
+        &ctx(&catalog, &p),
+    )
+    .unwrap();
+    let v: Value = serde_json::from_slice(&reviewed.body).unwrap();
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(v["response"]["patch"].as_str().unwrap())
+        .unwrap();
+    let ops: Vec<Value> = serde_json::from_slice(&patch).unwrap();
+    let seeds: Vec<&Value> = ops
+        .iter()
+        .filter(|op| op["path"] == "/spec/initContainers")
+        .flat_map(|op| op["value"].as_array().unwrap())
+        .collect();
+    assert_eq!(seeds.len(), 1, "{ops:?}");
+    assert_eq!(seeds[0]["imagePullPolicy"], "Never", "{:?}", seeds[0]);
 }

@@ -20,7 +20,9 @@
 //! kernel (`harden::rules`): this module reads each service into its model
 //! and writes the decisions as additions.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use crate::hashing::HashSet;
 
 use serde::Serialize;
 use serde_yaml::{Mapping, Value};

@@ -19,7 +19,7 @@ pub use patch::{render, Location};
 pub use plan::{plan, Action, Change, ContainerList, Plan, PodRef, Rule, Warning};
 pub use validate::validate_pod_spec;
 
-use std::collections::{HashMap, HashSet};
+use crate::hashing::{HashMap, HashSet};
 
 use crate::profile::Catalog;
 use json_patch::jsonptr::PointerBuf;
@@ -101,8 +101,7 @@ fn check_result(
     let mut document = Value::Null;
     let at_spec = PointerBuf::parse(&at.spec).expect("locations are valid pointers");
     let _ = at_spec.assign(&mut document, skeleton(sent, &touched));
-    // No rollback needed: the copy is thrown away whatever happens.
-    if let Err(e) = json_patch::patch_unsafe(&mut document, spec_ops) {
+    if let Err(e) = apply_to_copy(&mut document, spec_ops) {
         return vec![format!("the patch does not apply: {e}")];
     }
     let after = at_spec.resolve(&document).expect("assigned above");
@@ -140,6 +139,58 @@ fn check_result(
         }
     }
     problems
+}
+
+/// Applies `ops` as the API server would, to a copy that is thrown away
+/// whatever happens (so no rollback). `add` and `replace`, the only ops
+/// `render` writes, are applied here with each pointer token unescaped only
+/// when it has an escape: `json_patch` walks with `Value::pointer_mut`, which
+/// allocates two strings per token and was a tenth of a review's cost.
+fn apply_to_copy(document: &mut Value, ops: &[PatchOperation]) -> Result<(), String> {
+    use json_patch::jsonptr::{index::Index, Pointer};
+    fn walk<'v>(mut value: &'v mut Value, pointer: &Pointer) -> Option<&'v mut Value> {
+        for token in pointer.tokens() {
+            value = match value {
+                Value::Object(members) => members.get_mut(&*token.decoded())?,
+                Value::Array(items) => match token.to_index() {
+                    Ok(Index::Num(i)) => items.get_mut(i)?,
+                    _ => return None,
+                },
+                _ => return None,
+            };
+        }
+        Some(value)
+    }
+    for op in ops {
+        match op {
+            PatchOperation::Add(add) => {
+                let Some((parent, last)) = add.path.split_back() else {
+                    *document = add.value.clone();
+                    continue;
+                };
+                let missing = || format!("add: nothing at {}", add.path);
+                match walk(document, parent).ok_or_else(missing)? {
+                    Value::Object(members) => {
+                        members.insert(last.decoded().into_owned(), add.value.clone());
+                    }
+                    Value::Array(items) => match last.to_index() {
+                        Ok(Index::Next) => items.push(add.value.clone()),
+                        Ok(Index::Num(i)) if i <= items.len() => items.insert(i, add.value.clone()),
+                        _ => return Err(format!("add: no index {last:?} in {parent}")),
+                    },
+                    _ => return Err(missing()),
+                }
+            }
+            PatchOperation::Replace(replace) => {
+                *walk(document, &replace.path)
+                    .ok_or_else(|| format!("replace: nothing at {}", replace.path))? =
+                    replace.value.clone();
+            }
+            other => json_patch::patch_unsafe(document, std::slice::from_ref(other))
+                .map_err(|e| e.to_string())?,
+        }
+    }
+    Ok(())
 }
 
 /// The members of a pod spec that `validate_pod_spec` and the read-only

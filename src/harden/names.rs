@@ -4,7 +4,7 @@
 //! name, which is empty under `generateName`), so two passes over the same pod
 //! agree, and a hash keeps them unique and within 63 characters.
 
-use std::collections::HashSet;
+use crate::hashing::HashSet;
 
 pub(crate) const VOLUME_PREFIX: &str = "ph-";
 pub(crate) const SEED_CONTAINER_PREFIX: &str = "ph-seed-";
@@ -89,7 +89,7 @@ mod tests {
 
     #[test]
     fn names_are_readable_when_short() {
-        let mut taken = HashSet::new();
+        let mut taken = HashSet::default();
         assert_eq!(volume_name("app", "/tmp", &mut taken), "ph-app-tmp");
         assert_eq!(
             volume_name("web", "/var/cache/nginx", &mut taken),
@@ -101,7 +101,7 @@ mod tests {
     #[test]
     fn long_names_are_cut_with_a_hash_and_stay_distinct() {
         let c = "a".repeat(63);
-        let mut taken = HashSet::new();
+        let mut taken = HashSet::default();
         let a = volume_name(&c, "/var/lib/something/quite/long/a", &mut taken);
         let b = volume_name(&c, "/var/lib/something/quite/long/b", &mut taken);
         assert!(is_dns_label(&a) && is_dns_label(&b), "{a} {b}");
@@ -110,7 +110,7 @@ mod tests {
 
     #[test]
     fn collisions_get_a_variant() {
-        let mut taken: HashSet<String> = ["ph-app-tmp".to_string()].into();
+        let mut taken: HashSet<String> = ["ph-app-tmp".to_string()].into_iter().collect();
         let n = volume_name("app", "/tmp", &mut taken);
         assert_ne!(n, "ph-app-tmp");
         assert!(is_dns_label(&n), "{n}");
@@ -122,8 +122,8 @@ mod tests {
 
     #[test]
     fn deterministic() {
-        let a = volume_name("x", "/y", &mut HashSet::new());
-        let b = volume_name("x", "/y", &mut HashSet::new());
+        let a = volume_name("x", "/y", &mut HashSet::default());
+        let b = volume_name("x", "/y", &mut HashSet::default());
         assert_eq!(a, b);
     }
 }

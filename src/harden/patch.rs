@@ -6,7 +6,9 @@
 //! the only edits to existing entries are the ones a rule decided (a secret
 //! mount's path, its `readOnly`, a container's `readOnlyRootFilesystem`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use crate::hashing::HashSet;
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, ReplaceOperation};

@@ -7,9 +7,10 @@
 //! `/var/lock`) are symlinks into `/run` in almost every image. The engine
 //! reads every path once through [`resolve`] and compares only the keys.
 
-use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
+
+use crate::hashing::HashMap;
 use std::ops::Bound;
 
 /// A path as written (lexically cleaned, so it can be written back) and the
@@ -115,7 +116,7 @@ pub fn is_within(path: &str, dir: &str) -> bool {
 /// O(path length + log n) whatever the depth.
 #[derive(Debug, Default)]
 pub(crate) struct PathIndex {
-    hasher: RandomState,
+    hasher: foldhash::fast::RandomState,
     /// Prefix hashes of the keys present, with how many keys have each.
     hashes: HashMap<u64, usize>,
     at: BTreeMap<String, Vec<usize>>,

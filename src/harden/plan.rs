@@ -8,7 +8,7 @@
 //! and this module is their pod adapter: each container read into the rules'
 //! model, each decision written as changes and warnings.
 
-use std::collections::HashSet;
+use crate::hashing::HashSet;
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -27,12 +27,14 @@ use crate::profile::model::{Medium, WritablePathSpec};
 use crate::profile::validate::writable_path_problem;
 use crate::profile::{Catalog, Resolution};
 
+/// What every annotation of ours starts with.
+pub(crate) const ANNOTATION_PREFIX: &str = "pod-hardener.dev/";
 pub(crate) const SKIP_ANNOTATION: &str = "pod-hardener.dev/skip";
 pub(crate) const SKIP_CONTAINERS_ANNOTATION: &str = "pod-hardener.dev/skip-containers";
 pub(crate) const WRITABLE_PATHS_ANNOTATION: &str = "pod-hardener.dev/writable-paths.";
 pub(crate) const PROFILE_ANNOTATION: &str = "pod-hardener.dev/profile.";
 pub(crate) const APPLIED_ANNOTATION: &str = "pod-hardener.dev/applied";
-const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
+pub(crate) const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 /// Paths a `writable-paths.<container>` annotation may list; the rest are
 /// ignored with a warning (each becomes a volume, and the pod must fit etcd).
 pub(crate) const MAX_ANNOTATION_PATHS: usize = 128;
@@ -377,9 +379,9 @@ pub fn plan(pod: PodRef<'_>, catalog: &Catalog, options: &Options) -> Plan {
                 &mut plan,
                 format!("{SKIP_CONTAINERS_ANNOTATION} ignored: opt-out is not allowed here"),
             );
-            HashSet::new()
+            HashSet::default()
         }
-        None => HashSet::new(),
+        None => HashSet::default(),
     };
     // Tuning annotations that name no container would silently do nothing.
     for key in pod

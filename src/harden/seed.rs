@@ -8,7 +8,7 @@
 //! mounts, each mount is an emptyDir at its staging path, and its root is
 //! read-only. Such a container already satisfies every rule.
 
-use std::collections::HashSet;
+use crate::hashing::HashSet;
 
 use serde_json::{json, Value};
 

@@ -1,7 +1,7 @@
 //! The API server's pod validation rules that a patch can break, as a check
 //! the tests, the corpus run and `preview` apply to every result.
 
-use std::collections::HashSet;
+use crate::hashing::HashSet;
 
 use serde_json::Value;
 
@@ -13,7 +13,7 @@ use crate::profile::validate::is_dns_label;
 pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
     let mut problems = Vec::new();
     let volumes = spec.get("volumes").and_then(Value::as_array);
-    let mut volume_names = HashSet::new();
+    let mut volume_names = HashSet::default();
     for v in volumes.into_iter().flatten() {
         let name = v.get("name").and_then(Value::as_str).unwrap_or("");
         if !is_dns_label(name) {
@@ -26,7 +26,7 @@ pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
     // A claim template may share a volume's name: the StatefulSet controller
     // replaces that volume with the claim.
     volume_names.extend(claim_names.iter().map(String::as_str));
-    let mut container_names = HashSet::new();
+    let mut container_names = HashSet::default();
     for list in ["initContainers", "containers", "ephemeralContainers"] {
         for c in spec
             .get(list)
@@ -43,8 +43,8 @@ pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
             if !container_names.insert(name) {
                 problems.push(format!("{list}: container name {name:?} must be unique"));
             }
-            let mut paths = HashSet::new();
-            let mut resolved = HashSet::new();
+            let mut paths = HashSet::default();
+            let mut resolved = HashSet::default();
             for m in c
                 .get("volumeMounts")
                 .and_then(Value::as_array)

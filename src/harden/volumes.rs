@@ -3,7 +3,7 @@
 //! API is classified; one this crate does not know is never counted as
 //! writable (a warning says so), so a new API never hides a path.
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 
 use serde_json::Value;
 
@@ -110,7 +110,7 @@ pub(crate) struct Volumes<'a> {
 impl<'a> Volumes<'a> {
     /// `claim_names` (a StatefulSet's claim templates) are writable claims.
     pub fn new(spec: &'a Value, claim_names: &'a [String]) -> Self {
-        let mut by_name = HashMap::new();
+        let mut by_name = HashMap::default();
         let claim = VolumeClass {
             access: Access::Writable,
             secret: false,

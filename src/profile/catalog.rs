@@ -4,7 +4,7 @@
 //! can be left out). The first profile with a matching pattern wins; an image
 //! that matches none gets the `defaults` of the first file that has them.
 
-use std::collections::HashMap;
+use crate::hashing::HashMap;
 use std::sync::Arc;
 
 use super::image::{ImagePattern, ImageRef};

@@ -3,7 +3,7 @@
 //! with other mounts under it) belongs in a directory of its own,
 //! `<dir>/secrets` or the first free `<dir>/secrets-<n>`.
 
-use std::collections::{HashMap, HashSet};
+use crate::hashing::{HashMap, HashSet};
 
 use super::{Mounts, WritablePaths};
 
@@ -74,7 +74,7 @@ pub(crate) fn decide(
     let mut decisions = Vec::new();
     // Next `secrets-<n>` to try per directory, so that many secrets on one
     // directory (or many taken variants) cost linear time in total.
-    let mut next_variant: HashMap<String, usize> = HashMap::new();
+    let mut next_variant: HashMap<String, usize> = HashMap::default();
     for id in 0..mounts.list().len() {
         let mount = &mounts.list()[id];
         if !mount.secret {
@@ -167,8 +167,8 @@ mod tests {
 
     #[test]
     fn destinations_follow_the_adapters_check() {
-        let shared: HashSet<String> = ["/app".to_string()].into();
-        let own = HashSet::new();
+        let shared: HashSet<String> = ["/app".to_string()].into_iter().collect();
+        let own = HashSet::default();
         let mut writable = WritablePaths::default();
         writable.push(WritablePath {
             spec: Default::default(),

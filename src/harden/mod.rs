@@ -116,9 +116,9 @@ fn check_result(
     // By name: seed containers inserted into `initContainers` shift indices.
     let by_name: HashMap<&str, &Value> = ["initContainers", "containers"]
         .iter()
-        .filter_map(|f| after.get(*f).and_then(Value::as_array))
+        .filter_map(|f| after.member(f).and_then(Value::as_array))
         .flatten()
-        .filter_map(|c| Some((c.get("name")?.as_str()?, c)))
+        .filter_map(|c| Some((c.member("name")?.as_str()?, c)))
         .collect();
     for change in &plan.changes {
         let container = match &change.action {
@@ -134,7 +134,10 @@ fn check_result(
         {
             problems.push(format!(
                 "container {:?} would not get a read-only root",
-                container.get("name").and_then(Value::as_str).unwrap_or("")
+                container
+                    .member("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
             ));
         }
     }
@@ -202,18 +205,18 @@ fn skeleton(spec: &Value, touched: &HashSet<(&str, usize)>) -> Value {
     let keep = |item: &Value, members: &[&str]| -> Value {
         let mut kept = Map::new();
         for m in members {
-            if let Some(v) = item.get(*m) {
+            if let Some(v) = item.member(m) {
                 kept.insert((*m).to_string(), v.clone());
             }
         }
         Value::Object(kept)
     };
-    if let Some(volumes) = spec.get("volumes").and_then(Value::as_array) {
+    if let Some(volumes) = spec.member("volumes").and_then(Value::as_array) {
         let names = volumes.iter().map(|v| keep(v, &["name"])).collect();
         out.insert("volumes".into(), Value::Array(names));
     }
     for list in ["initContainers", "containers", "ephemeralContainers"] {
-        if let Some(containers) = spec.get(list).and_then(Value::as_array) {
+        if let Some(containers) = spec.member(list).and_then(Value::as_array) {
             let members = ["name", "volumeMounts", "volumeDevices", "securityContext"];
             let kept = containers
                 .iter()
@@ -233,7 +236,30 @@ fn skeleton(spec: &Value, touched: &HashSet<(&str, usize)>) -> Value {
 /// `Value::pointer` finds for a literal path, without unescaping (and
 /// allocating) each of its tokens.
 pub(crate) fn field<'v>(value: &'v Value, keys: &[&str]) -> Option<&'v Value> {
-    keys.iter().try_fold(value, |v, k| v.get(*k))
+    keys.iter().try_fold(value, |v, k| v.member(k))
+}
+
+/// Objects with at most this many members are searched entry by entry.
+const SCANNED_MEMBERS: usize = 12;
+
+/// `Value::get` for a member, as the engine reads pods. A pod's objects are
+/// small, and `serde_json`'s ordered map hashes every key looked up with
+/// SipHash: comparing a dozen short keys costs less than hashing one (a
+/// review looks up several hundred).
+pub(crate) trait Member {
+    fn member(&self, key: &str) -> Option<&Value>;
+}
+
+impl Member for Value {
+    fn member(&self, key: &str) -> Option<&Value> {
+        let Value::Object(members) = self else {
+            return None;
+        };
+        if members.len() > SCANNED_MEMBERS {
+            return members.get(key);
+        }
+        members.iter().find_map(|(k, v)| (k == key).then_some(v))
+    }
 }
 
 /// The names of a StatefulSet's claim templates, which mounts may name.

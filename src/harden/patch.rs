@@ -15,6 +15,7 @@ use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
 use serde_json::{json, Map, Value};
 
 use super::plan::{Action, ContainerRef, Plan, PodRef, APPLIED_ANNOTATION};
+use super::Member;
 
 /// Where the pod's metadata and spec sit in the document being patched, as
 /// JSON pointers: `/metadata` and `/spec` for a Pod, `/spec/template/metadata`
@@ -79,7 +80,7 @@ pub fn render(plan: &Plan, pod: PodRef<'_>, at: &Location) -> Vec<PatchOperation
         match &change.action {
             Action::SetReadOnlyRoot { container: c } => {
                 let base = container_base(&at.spec, *c);
-                match container(pod, *c).get("securityContext") {
+                match container(pod, *c).member("securityContext") {
                     Some(Value::Object(sc)) if sc.contains_key("readOnlyRootFilesystem") => ops
                         .push(PatchOperation::Replace(ReplaceOperation {
                             path: pointer(&base, &["securityContext", "readOnlyRootFilesystem"]),
@@ -149,20 +150,20 @@ pub fn render(plan: &Plan, pod: PodRef<'_>, at: &Location) -> Vec<PatchOperation
         let base = container_base(&at.spec, c);
         append(
             &mut ops,
-            container(pod, c).get("volumeMounts"),
+            container(pod, c).member("volumeMounts"),
             pointer(&base, &["volumeMounts"]),
             mounts,
         );
     }
     append(
         &mut ops,
-        pod.spec.get("volumes"),
+        pod.spec.member("volumes"),
         pointer(&at.spec, &["volumes"]),
         new_volumes,
     );
     append(
         &mut ops,
-        pod.spec.get("initContainers"),
+        pod.spec.member("initContainers"),
         pointer(&at.spec, &["initContainers"]),
         new_inits,
     );
@@ -208,7 +209,7 @@ fn append(
 fn applied_annotation(plan: &Plan, pod: PodRef<'_>, at: &Location) -> PatchOperation {
     let mut summary: BTreeMap<String, Vec<String>> = pod
         .metadata
-        .get("annotations")
+        .member("annotations")
         .and_then(|a| a.get(APPLIED_ANNOTATION))
         .and_then(Value::as_str)
         .and_then(|s| serde_json::from_str(s).ok())

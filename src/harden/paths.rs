@@ -147,19 +147,30 @@ impl PathIndex {
         out
     }
 
+    /// The last of `prefix_hashes`, without keeping the others.
     fn whole_hash(&self, key: &str) -> u64 {
-        self.prefix_hashes(key)
-            .last()
-            .expect("root is always there")
-            .1
+        let mut h = self.hasher.build_hasher();
+        if key != "/" {
+            let bytes = key.as_bytes();
+            let mut start = 0;
+            for end in 1..=bytes.len() {
+                if end == bytes.len() || bytes[end] == b'/' {
+                    h.write(&bytes[start..end]);
+                    start = end;
+                }
+            }
+        }
+        h.finish()
     }
 
     pub fn insert(&mut self, key: &str, id: usize) {
-        if !self.at.contains_key(key) {
-            let h = self.whole_hash(key);
-            *self.hashes.entry(h).or_default() += 1;
+        if let Some(ids) = self.at.get_mut(key) {
+            ids.push(id);
+            return;
         }
-        self.at.entry(key.to_string()).or_default().push(id);
+        let h = self.whole_hash(key);
+        *self.hashes.entry(h).or_default() += 1;
+        self.at.insert(key.to_string(), vec![id]);
     }
 
     pub fn remove(&mut self, key: &str, id: usize) {
@@ -277,6 +288,15 @@ mod tests {
             ("/../a", "/a"),
         ] {
             assert_eq!(clean_keep_relative(raw), cleaned, "{raw}");
+        }
+    }
+
+    #[test]
+    fn the_whole_hash_is_the_last_prefix_hash() {
+        let index = PathIndex::new();
+        for key in ["/", "/a", "/a/b", "/var/run/x", "/a/b/c/d/e"] {
+            let prefixes = index.prefix_hashes(key);
+            assert_eq!(index.whole_hash(key), prefixes.last().unwrap().1, "{key}");
         }
     }
 

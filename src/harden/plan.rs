@@ -23,6 +23,7 @@ use super::rules::writable_paths::{self, Decision, Nesting};
 use super::rules::{self, Access, Mount, Mounts, WritablePath, WritablePaths};
 use super::seed;
 use super::volumes::{Access as VolumeAccess, Volumes};
+use super::Member;
 use crate::profile::model::{Medium, WritablePathSpec};
 use crate::profile::validate::writable_path_problem;
 use crate::profile::{Catalog, Resolution};
@@ -188,7 +189,7 @@ pub struct PodRef<'a> {
 
 impl<'a> PodRef<'a> {
     fn annotation(&self, key: &str) -> Option<&'a str> {
-        self.metadata.get("annotations")?.get(key)?.as_str()
+        self.metadata.member("annotations")?.member(key)?.as_str()
     }
 }
 
@@ -196,11 +197,15 @@ impl<'a> PodRef<'a> {
 /// their index as sent) then `volumeDevices`.
 fn read_mounts(c: &Value, volumes: &Volumes<'_>) -> Mounts {
     let mut mounts = Mounts::default();
-    let field = |f: &str| c.get(f).and_then(Value::as_array).into_iter().flatten();
+    let field = |f: &str| c.member(f).and_then(Value::as_array).into_iter().flatten();
     for (i, m) in field("volumeMounts").enumerate() {
-        let text = |k: &str| m.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let text = |k: &str| {
+            m.member(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
         let class = text("name").and_then(|n| volumes.get(n));
-        let access = if m.get("readOnly").and_then(Value::as_bool) == Some(true) {
+        let access = if m.member("readOnly").and_then(Value::as_bool) == Some(true) {
             Access::ReadOnly("a read-only mount")
         } else {
             match class.map(|c| c.access) {
@@ -225,7 +230,7 @@ fn read_mounts(c: &Value, volumes: &Volumes<'_>) -> Mounts {
     }
     for d in field("volumeDevices") {
         // A block device file, never a directory.
-        let r = resolve(d.get("devicePath").and_then(Value::as_str).unwrap_or(""));
+        let r = resolve(d.member("devicePath").and_then(Value::as_str).unwrap_or(""));
         mounts.push(Mount {
             source: None,
             path: r.clean,
@@ -274,16 +279,16 @@ fn targets_windows(spec: &Value) -> bool {
     terms.is_some_and(|terms| {
         !terms.is_empty()
             && terms.iter().all(|t| {
-                t.get("matchExpressions")
+                t.member("matchExpressions")
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
                     .any(|e| {
-                        let values = e.get("values").and_then(Value::as_array);
-                        e.get("key")
+                        let values = e.member("values").and_then(Value::as_array);
+                        e.member("key")
                             .and_then(Value::as_str)
                             .is_some_and(|k| OS_LABELS.contains(&k))
-                            && e.get("operator").and_then(Value::as_str) == Some("In")
+                            && e.member("operator").and_then(Value::as_str) == Some("In")
                             && values
                                 .is_some_and(|v| !v.is_empty() && v.iter().all(|x| x == "windows"))
                     })
@@ -293,8 +298,8 @@ fn targets_windows(spec: &Value) -> bool {
 
 /// Why a container can undo a read-only root (remount `/` read-write).
 fn can_remount_root(c: &Value) -> Option<&'static str> {
-    let sc = c.get("securityContext")?;
-    if sc.get("privileged").and_then(Value::as_bool) == Some(true) {
+    let sc = c.member("securityContext")?;
+    if sc.member("privileged").and_then(Value::as_bool) == Some(true) {
         return Some("privileged");
     }
     let adds = field(sc, &["capabilities", "add"]).and_then(Value::as_array)?;
@@ -342,12 +347,12 @@ pub fn plan(pod: PodRef<'_>, catalog: &Catalog, options: &Options) -> Plan {
 
     let list = |f: &str| {
         pod.spec
-            .get(f)
+            .member(f)
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
     };
-    let name_of = |c: &Value| c.get("name").and_then(Value::as_str).map(str::to_string);
+    let name_of = |c: &Value| c.member("name").and_then(Value::as_str).map(str::to_string);
     let hardenable: HashSet<String> = list("initContainers")
         .chain(list("containers"))
         .filter_map(name_of)
@@ -386,7 +391,7 @@ pub fn plan(pod: PodRef<'_>, catalog: &Catalog, options: &Options) -> Plan {
     // Tuning annotations that name no container would silently do nothing.
     for key in pod
         .metadata
-        .get("annotations")
+        .member("annotations")
         .and_then(Value::as_object)
         .into_iter()
         .flat_map(|a| a.keys())
@@ -422,7 +427,7 @@ pub fn plan(pod: PodRef<'_>, catalog: &Catalog, options: &Options) -> Plan {
         pod,
     };
     for list in [ContainerList::Init, ContainerList::App] {
-        let containers = pod.spec.get(list.field()).and_then(Value::as_array);
+        let containers = pod.spec.member(list.field()).and_then(Value::as_array);
         for (index, container) in containers.into_iter().flatten().enumerate() {
             let at = ContainerRef { list, index };
             ctx.container(at, container, &skip_containers);
@@ -506,12 +511,12 @@ impl<'a> Ctx<'a, '_> {
 
     fn container(&mut self, at: ContainerRef, c: &Value, skip: &HashSet<&str>) {
         let name = c
-            .get("name")
+            .member("name")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
         let image = c
-            .get("image")
+            .member("image")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
@@ -562,7 +567,7 @@ impl<'a> Ctx<'a, '_> {
             rules::secret_mode(self.options.secret_mounts, resolution.secret_mounts());
         if secret_mode != RuleMode::Off {
             let mut own: HashSet<String> = wanted.list().iter().map(|w| w.key.clone()).collect();
-            if let Some(wd) = c.get("workingDir").and_then(Value::as_str) {
+            if let Some(wd) = c.member("workingDir").and_then(Value::as_str) {
                 own.insert(resolve(wd).key);
             }
             own.extend(resolution.app_dirs().iter().map(|d| resolve(d).key));
@@ -590,8 +595,8 @@ impl<'a> Ctx<'a, '_> {
         // Rule 3 decided here, applied below: the data-path warning says
         // what the root's setting means for an unmounted data directory.
         let current = c
-            .get("securityContext")
-            .and_then(|s| s.get("readOnlyRootFilesystem"))
+            .member("securityContext")
+            .and_then(|s| s.member("readOnlyRootFilesystem"))
             .and_then(Value::as_bool);
         let root = read_only_root::decide(current, read_only_root, self.options);
         let consequence = if matches!(root, Root::AlreadyReadOnly | Root::Set { .. }) {
@@ -712,7 +717,7 @@ impl<'a> Ctx<'a, '_> {
             mode,
             places,
         } = rule;
-        let raw = c.get("volumeMounts").and_then(Value::as_array);
+        let raw = c.member("volumeMounts").and_then(Value::as_array);
         let enforce = mode == RuleMode::Enforce;
         let decisions = secret_mounts::decide(mounts, places, Destination::Free, enforce, &key_of);
         for decision in decisions {
@@ -758,7 +763,7 @@ impl<'a> Ctx<'a, '_> {
             }
             let read_only = raw
                 .and_then(|r| r.get(index))
-                .and_then(|m| m.get("readOnly"))
+                .and_then(|m| m.member("readOnly"))
                 .and_then(Value::as_bool)
                 == Some(true);
             if !read_only {
@@ -879,7 +884,7 @@ impl<'a> Ctx<'a, '_> {
                 format!(
                     "{} must stay writable for image {}",
                     wp.path,
-                    c.get("image").and_then(Value::as_str).unwrap_or("")
+                    c.member("image").and_then(Value::as_str).unwrap_or("")
                 ),
             );
             let r = resolve(&wp.path);

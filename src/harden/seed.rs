@@ -13,6 +13,7 @@ use crate::hashing::HashSet;
 use serde_json::{json, Value};
 
 use super::volumes::Volumes;
+use super::Member;
 
 const STAGING: &str = "/ph-seed/";
 const SCRIPT_HEAD: &str = "set -e";
@@ -35,20 +36,20 @@ pub fn build(name: String, c: &Value, seeds: &[(String, String)]) -> Value {
     }
     // A `securityContext: null` (Helm output) must not be cloned: the seed
     // container would stay writable.
-    let mut security = match c.get("securityContext") {
+    let mut security = match c.member("securityContext") {
         Some(Value::Object(sc)) => Value::Object(sc.clone()),
         _ => json!({}),
     };
     security["readOnlyRootFilesystem"] = json!(true);
     let mut init = json!({
         "name": name,
-        "image": c.get("image").cloned().unwrap_or(Value::Null),
+        "image": c.member("image").cloned().unwrap_or(Value::Null),
         "command": ["/bin/sh", "-c", script],
         "volumeMounts": mounts,
         "securityContext": security,
     });
     for field in ["imagePullPolicy", "resources"] {
-        if let Some(v) = c.get(field) {
+        if let Some(v) = c.member(field) {
             init[field] = v.clone();
         }
     }
@@ -84,19 +85,19 @@ fn parse_script(script: &str) -> Option<Vec<String>> {
 /// `c` is a seed container this engine wrote (see the module doc).
 /// `listed` are the names the `applied` annotation records as seeds.
 pub(crate) fn is_ours(c: &Value, listed: &HashSet<String>, volumes: &Volumes<'_>) -> bool {
-    let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+    let name = c.member("name").and_then(Value::as_str).unwrap_or("");
     if !listed.contains(name) {
         return false;
     }
     for field in ["args", "restartPolicy", "volumeDevices"] {
-        if c.get(field).is_some_and(|v| !v.is_null()) {
+        if c.member(field).is_some_and(|v| !v.is_null()) {
             return false;
         }
     }
     if super::field(c, &["securityContext", "readOnlyRootFilesystem"]) != Some(&Value::Bool(true)) {
         return false;
     }
-    let command = c.get("command").and_then(Value::as_array);
+    let command = c.member("command").and_then(Value::as_array);
     let script = match command.map(Vec::as_slice) {
         Some([sh, dash_c, script]) if sh == "/bin/sh" && dash_c == "-c" => script.as_str(),
         _ => None,
@@ -106,7 +107,7 @@ pub(crate) fn is_ours(c: &Value, listed: &HashSet<String>, volumes: &Volumes<'_>
     };
     let empty = Vec::new();
     let mounts = c
-        .get("volumeMounts")
+        .member("volumeMounts")
         .and_then(Value::as_array)
         .unwrap_or(&empty);
     mounts.len() == paths.len()
@@ -117,8 +118,8 @@ pub(crate) fn is_ours(c: &Value, listed: &HashSet<String>, volumes: &Volumes<'_>
                 .is_some_and(|o| o.keys().all(|k| k == "name" || k == "mountPath"));
             let staging = format!("{STAGING}{i}");
             fields_ok
-                && m.get("mountPath").and_then(Value::as_str) == Some(staging.as_str())
-                && m.get("name")
+                && m.member("mountPath").and_then(Value::as_str) == Some(staging.as_str())
+                && m.member("name")
                     .and_then(Value::as_str)
                     .and_then(|n| volumes.get(n))
                     .is_some_and(|v| v.empty_dir)

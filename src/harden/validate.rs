@@ -6,16 +6,17 @@ use crate::hashing::HashSet;
 use serde_json::Value;
 
 use super::paths::resolve;
+use super::Member;
 use crate::profile::validate::is_dns_label;
 
 /// Problems the API server would reject the pod spec for; empty when valid.
 /// `claim_names` are a StatefulSet's claim templates, which mounts may name.
 pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
     let mut problems = Vec::new();
-    let volumes = spec.get("volumes").and_then(Value::as_array);
+    let volumes = spec.member("volumes").and_then(Value::as_array);
     let mut volume_names = HashSet::default();
     for v in volumes.into_iter().flatten() {
-        let name = v.get("name").and_then(Value::as_str).unwrap_or("");
+        let name = v.member("name").and_then(Value::as_str).unwrap_or("");
         if !is_dns_label(name) {
             problems.push(format!("volume name {name:?} is not a DNS-1123 label"));
         }
@@ -29,12 +30,12 @@ pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
     let mut container_names = HashSet::default();
     for list in ["initContainers", "containers", "ephemeralContainers"] {
         for c in spec
-            .get(list)
+            .member(list)
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
         {
-            let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+            let name = c.member("name").and_then(Value::as_str).unwrap_or("");
             if !is_dns_label(name) {
                 problems.push(format!(
                     "{list}: container name {name:?} is not a DNS-1123 label"
@@ -46,13 +47,13 @@ pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
             let mut paths = HashSet::default();
             let mut resolved = HashSet::default();
             for m in c
-                .get("volumeMounts")
+                .member("volumeMounts")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
             {
-                let vol = m.get("name").and_then(Value::as_str).unwrap_or("");
-                let path = m.get("mountPath").and_then(Value::as_str).unwrap_or("");
+                let vol = m.member("name").and_then(Value::as_str).unwrap_or("");
+                let path = m.member("mountPath").and_then(Value::as_str).unwrap_or("");
                 if !volume_names.contains(vol) {
                     problems.push(format!(
                         "{list}[{name}]: mount {path} names no volume {vol:?}"
@@ -71,19 +72,19 @@ pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
                 }
             }
             for d in c
-                .get("volumeDevices")
+                .member("volumeDevices")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
             {
-                let path = d.get("devicePath").and_then(Value::as_str).unwrap_or("");
+                let path = d.member("devicePath").and_then(Value::as_str).unwrap_or("");
                 if paths.contains(path) || resolved.contains(&resolve(path).key) {
                     problems.push(format!(
                         "{list}[{name}]: devicePath {path} must not be a mountPath"
                     ));
                 }
             }
-            if let Some(sc) = c.get("securityContext") {
+            if let Some(sc) = c.member("securityContext") {
                 // `null` is how YAML writes an empty key: the same as absent.
                 if !sc.is_object() && !sc.is_null() {
                     problems.push(format!("{list}[{name}]: securityContext is not an object"));

@@ -5,6 +5,7 @@
 
 use crate::hashing::HashMap;
 
+use super::Member;
 use serde_json::Value;
 
 /// How a volume can be mounted.
@@ -72,10 +73,10 @@ impl VolumeClass {
         let has = |k: &str| present.contains(&k);
         let secret = has("secret")
             || volume
-                .get("projected")
-                .and_then(|p| p.get("sources"))
+                .member("projected")
+                .and_then(|p| p.member("sources"))
                 .and_then(Value::as_array)
-                .is_some_and(|s| s.iter().any(|src| src.get("secret").is_some()));
+                .is_some_and(|s| s.iter().any(|src| src.member("secret").is_some()));
         let access = if let Some(kind) = ALWAYS_READ_ONLY.iter().find(|k| has(k)) {
             Access::ReadOnly(if *kind == "image" {
                 "an image volume"
@@ -83,7 +84,7 @@ impl VolumeClass {
                 "a read-only volume kind"
             })
         } else if let Some(kind) = READ_ONLY_FLAG.iter().find(|k| has(k)) {
-            if volume[*kind].get("readOnly").and_then(Value::as_bool) == Some(true) {
+            if volume[*kind].member("readOnly").and_then(Value::as_bool) == Some(true) {
                 Access::ReadOnly("readOnly on the volume")
             } else {
                 Access::Writable
@@ -120,12 +121,12 @@ impl<'a> Volumes<'a> {
             by_name.insert(name.as_str(), claim);
         }
         for v in spec
-            .get("volumes")
+            .member("volumes")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
         {
-            if let Some(name) = v.get("name").and_then(Value::as_str) {
+            if let Some(name) = v.member("name").and_then(Value::as_str) {
                 // The first of duplicate names wins, as `find` did; the API
                 // server rejects the pod anyway.
                 by_name.entry(name).or_insert_with(|| VolumeClass::of(v));

@@ -47,12 +47,21 @@ impl Location {
     }
 }
 
+/// `base` (a pointer) followed by `tokens`, each escaped, made in one buffer
+/// and checked once (a pointer per op, and a review renders dozens).
 fn pointer(base: &str, tokens: &[&str]) -> PointerBuf {
-    let mut p = PointerBuf::parse(base).expect("locations are valid pointers");
-    for t in tokens {
-        p.push_back(*t);
+    let mut path =
+        String::with_capacity(base.len() + tokens.iter().map(|t| t.len() + 1).sum::<usize>());
+    path.push_str(base);
+    for token in tokens {
+        path.push('/');
+        if token.contains(['~', '/']) {
+            path.push_str(&token.replace('~', "~0").replace('/', "~1"));
+        } else {
+            path.push_str(token);
+        }
     }
-    p
+    PointerBuf::parse(path).expect("locations are valid pointers and tokens are escaped")
 }
 
 fn add(path: PointerBuf, value: Value) -> PatchOperation {
@@ -256,6 +265,26 @@ fn applied_annotation(plan: &Plan, pod: PodRef<'_>, at: &Location) -> PatchOpera
                 pointer(&at.metadata, &[]),
                 json!({ "annotations": annotations }),
             )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_escape_their_tokens_as_jsonptr_does() {
+        for tokens in [
+            &[][..],
+            &["annotations", APPLIED_ANNOTATION][..],
+            &["a~b/c", "~1", "/", "~", "", "-", "0"][..],
+        ] {
+            let mut expected = PointerBuf::parse("/spec/template/metadata").unwrap();
+            for t in tokens {
+                expected.push_back(*t);
+            }
+            assert_eq!(pointer("/spec/template/metadata", tokens), expected);
         }
     }
 }

@@ -191,6 +191,16 @@ impl<'a> PodRef<'a> {
     fn annotation(&self, key: &str) -> Option<&'a str> {
         self.metadata.member("annotations")?.member(key)?.as_str()
     }
+
+    /// The annotation `<prefix><container>`, found without writing its key
+    /// (looked up twice per container, and most pods have neither).
+    fn container_annotation(&self, prefix: &str, container: &str) -> Option<&'a str> {
+        let annotations = self.metadata.member("annotations")?.as_object()?;
+        annotations
+            .iter()
+            .find(|(k, _)| k.strip_prefix(prefix) == Some(container))
+            .and_then(|(_, v)| v.as_str())
+    }
 }
 
 /// A container's mounts read into the rules' model: `volumeMounts` (with
@@ -464,10 +474,10 @@ impl<'a> Ctx<'a, '_> {
     /// Records a warning; a long container name is abbreviated first so that
     /// the path at the end of the message survives the length limit.
     fn warn(&mut self, container: &str, message: String) {
-        let quoted = format!("{container:?}");
-        let message = if message.len() > MAX_WARNING && quoted.len() > 20 {
+        let quoted = || format!("{container:?}");
+        let message = if message.len() > MAX_WARNING && quoted().len() > 20 {
             let head: String = container.chars().take(16).collect();
-            message.replacen(&quoted, &format!("\"{head}...\""), 1)
+            message.replacen(&quoted(), &format!("\"{head}...\""), 1)
         } else {
             message
         };
@@ -489,9 +499,9 @@ impl<'a> Ctx<'a, '_> {
     /// The profile for a container: the annotation's choice when allowed, else by image.
     fn resolve(&mut self, name: &str, image: &str) -> Resolution<'a> {
         let catalog: &'a Catalog = self.catalog;
-        let key = format!("{PROFILE_ANNOTATION}{name}");
         let pod = self.pod;
-        if let Some(wanted) = pod.annotation(&key) {
+        if let Some(wanted) = pod.container_annotation(PROFILE_ANNOTATION, name) {
+            let key = format!("{PROFILE_ANNOTATION}{name}");
             if !self.options.allow_annotation_tuning {
                 self.warn(
                     name,
@@ -654,11 +664,11 @@ impl<'a> Ctx<'a, '_> {
     /// Adds the paths of `writable-paths.<name>` to `wanted` (at most
     /// `MAX_ANNOTATION_PATHS`, each checked, duplicates by resolved path dropped).
     fn annotation_paths(&mut self, name: &str, read_only_root: bool, wanted: &mut WritablePaths) {
-        let key = format!("{WRITABLE_PATHS_ANNOTATION}{name}");
         let pod = self.pod;
-        let Some(extra) = pod.annotation(&key) else {
+        let Some(extra) = pod.container_annotation(WRITABLE_PATHS_ANNOTATION, name) else {
             return;
         };
+        let key = format!("{WRITABLE_PATHS_ANNOTATION}{name}");
         if !self.options.allow_annotation_tuning {
             self.warn(
                 name,

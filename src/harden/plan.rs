@@ -375,13 +375,16 @@ pub fn plan(pod: PodRef<'_>, catalog: &Catalog, options: &Options) -> Plan {
 
     let skip_containers: HashSet<&str> = match pod.annotation(SKIP_CONTAINERS_ANNOTATION) {
         Some(names) if options.allow_opt_out => {
-            let names: HashSet<&str> = names
+            let listed: Vec<&str> = names
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .collect();
+            let names: HashSet<&str> = listed.iter().copied().collect();
             let missing = names.iter().filter(|n| !hardenable.contains(**n)).count();
-            if let Some(first) = names.iter().find(|n| !hardenable.contains(**n)) {
+            // The example is the first unknown name as written: a set's
+            // order is its hasher's, different in every process.
+            if let Some(first) = listed.iter().find(|n| !hardenable.contains(**n)) {
                 pod_warning(
                     &mut plan,
                     format!("{SKIP_CONTAINERS_ANNOTATION} names {missing} unknown container(s), e.g. {first:?}"),

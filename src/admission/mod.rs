@@ -433,7 +433,7 @@ fn decide(request: &Request, mode: Mode, ctx: &Context<'_>, limits: &Limits) -> 
             (response, Outcome::DryRun, by_rule, 0)
         }
         Mode::Enforce => {
-            response.patch = Some(serde_json::to_vec(&hardened.ops).expect("ops serialise"));
+            response.patch = Some(ops_json(&hardened.ops));
             response.warnings =
                 limit_warnings(plan.warnings.iter().map(|w| w.message.clone()).collect());
             response.audit_annotations.insert("changed".into(), summary);
@@ -441,6 +441,37 @@ fn decide(request: &Request, mode: Mode, ctx: &Context<'_>, limits: &Limits) -> 
             (response, Outcome::Patched, by_rule, n)
         }
     }
+}
+
+/// The ops as JSON, as serde writes them (`{"op":..,"path":..,"value":..}`):
+/// `add` and `replace`, all that `render` makes, by hand into one buffer,
+/// since serde's tagged-enum path buffers each op's members first.
+fn ops_json(ops: &[json_patch::PatchOperation]) -> Vec<u8> {
+    use json_patch::PatchOperation;
+    let mut out = Vec::with_capacity(256 * ops.len());
+    out.push(b'[');
+    for (i, op) in ops.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let (name, path, value) = match op {
+            PatchOperation::Add(add) => ("add", &add.path, &add.value),
+            PatchOperation::Replace(replace) => ("replace", &replace.path, &replace.value),
+            other => {
+                serde_json::to_writer(&mut out, other).expect("ops serialise");
+                continue;
+            }
+        };
+        out.extend_from_slice(b"{\"op\":\"");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\",\"path\":");
+        serde_json::to_writer(&mut out, path.as_str()).expect("a string serialises");
+        out.extend_from_slice(b",\"value\":");
+        serde_json::to_writer(&mut out, value).expect("a value serialises");
+        out.push(b'}');
+    }
+    out.push(b']');
+    out
 }
 
 /// A pod past the decoder's limits or the time budget.

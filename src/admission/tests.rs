@@ -724,3 +724,17 @@ fn a_seed_container_pulls_the_image_as_its_app_does() {
     assert_eq!(seeds.len(), 1, "{ops:?}");
     assert_eq!(seeds[0]["imagePullPolicy"], "Never", "{:?}", seeds[0]);
 }
+
+#[test]
+fn ops_are_written_as_serde_writes_them() {
+    let ops: Vec<json_patch::PatchOperation> = serde_json::from_value(json!([
+        {"op": "add", "path": "/metadata/annotations/pod-hardener.dev~1applied", "value": "{\"a\":[\"b\"]}"},
+        {"op": "replace", "path": "/spec/containers/0/securityContext/readOnlyRootFilesystem", "value": true},
+        {"op": "add", "path": "/spec/volumes/-", "value": {"name": "v", "emptyDir": {"sizeLimit": "1Gi"}}},
+        {"op": "remove", "path": "/x"},
+        {"op": "test", "path": "/y", "value": [1, null, "\u{1}é"]}
+    ]))
+    .unwrap();
+    assert_eq!(ops_json(&ops), serde_json::to_vec(&ops).unwrap());
+    assert_eq!(ops_json(&[]), serde_json::to_vec(&ops[..0]).unwrap());
+}

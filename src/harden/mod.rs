@@ -244,8 +244,9 @@ const SCANNED_MEMBERS: usize = 12;
 
 /// `Value::get` for a member, as the engine reads pods. A pod's objects are
 /// small, and `serde_json`'s ordered map hashes every key looked up with
-/// SipHash: comparing a dozen short keys costs less than hashing one (a
-/// review looks up several hundred).
+/// SipHash: comparing a dozen short keys costs less than hashing one (the
+/// 9.6 KB fixture's four containers alone look up about 120). Larger
+/// objects are hashed, so a lookup stays O(1) whatever a pod holds.
 pub(crate) trait Member {
     fn member(&self, key: &str) -> Option<&Value>;
 }

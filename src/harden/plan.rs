@@ -191,16 +191,6 @@ impl<'a> PodRef<'a> {
     fn annotation(&self, key: &str) -> Option<&'a str> {
         self.metadata.member("annotations")?.member(key)?.as_str()
     }
-
-    /// The annotation `<prefix><container>`, found without writing its key
-    /// (looked up twice per container, and most pods have neither).
-    fn container_annotation(&self, prefix: &str, container: &str) -> Option<&'a str> {
-        let annotations = self.metadata.member("annotations")?.as_object()?;
-        annotations
-            .iter()
-            .find(|(k, _)| k.strip_prefix(prefix) == Some(container))
-            .and_then(|(_, v)| v.as_str())
-    }
 }
 
 /// A container's mounts read into the rules' model: `volumeMounts` (with
@@ -503,8 +493,8 @@ impl<'a> Ctx<'a, '_> {
     fn resolve(&mut self, name: &str, image: &str) -> Resolution<'a> {
         let catalog: &'a Catalog = self.catalog;
         let pod = self.pod;
-        if let Some(wanted) = pod.container_annotation(PROFILE_ANNOTATION, name) {
-            let key = format!("{PROFILE_ANNOTATION}{name}");
+        let key = format!("{PROFILE_ANNOTATION}{name}");
+        if let Some(wanted) = pod.annotation(&key) {
             if !self.options.allow_annotation_tuning {
                 self.warn(
                     name,
@@ -668,10 +658,10 @@ impl<'a> Ctx<'a, '_> {
     /// `MAX_ANNOTATION_PATHS`, each checked, duplicates by resolved path dropped).
     fn annotation_paths(&mut self, name: &str, read_only_root: bool, wanted: &mut WritablePaths) {
         let pod = self.pod;
-        let Some(extra) = pod.container_annotation(WRITABLE_PATHS_ANNOTATION, name) else {
+        let key = format!("{WRITABLE_PATHS_ANNOTATION}{name}");
+        let Some(extra) = pod.annotation(&key) else {
             return;
         };
-        let key = format!("{WRITABLE_PATHS_ANNOTATION}{name}");
         if !self.options.allow_annotation_tuning {
             self.warn(
                 name,

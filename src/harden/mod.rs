@@ -203,7 +203,7 @@ fn apply_to_copy(document: &mut Value, ops: &[PatchOperation]) -> Result<(), Str
 fn skeleton(spec: &Value, touched: &HashSet<(&str, usize)>) -> Value {
     let mut out = Map::new();
     let keep = |item: &Value, members: &[&str]| -> Value {
-        let mut kept = Map::new();
+        let mut kept = Map::with_capacity(members.len());
         for m in members {
             if let Some(v) = item.member(m) {
                 kept.insert((*m).to_string(), v.clone());

@@ -7,6 +7,7 @@
 //! `/var/lock`) are symlinks into `/run` in almost every image. The engine
 //! reads every path once through [`resolve`] and compares only the keys.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 
@@ -82,6 +83,18 @@ pub(crate) fn key_of(clean: &str) -> String {
     clean.to_string()
 }
 
+/// The key of `path` alone, borrowed where the path is clean and no alias
+/// applies, as most are: for comparisons that write nothing back.
+pub(crate) fn key(path: &str) -> Cow<'_, str> {
+    if !is_clean(path) {
+        return Cow::Owned(key_of(&clean(path)));
+    }
+    if RUN_ALIASES.iter().any(|(alias, _)| is_within(path, alias)) {
+        return Cow::Owned(key_of(path));
+    }
+    Cow::Borrowed(path)
+}
+
 pub fn resolve(path: &str) -> Resolved {
     // Most paths are clean already: two copies instead of splitting and
     // joining (every mount of every container comes through here).
@@ -110,16 +123,34 @@ pub fn is_within(path: &str, dir: &str) -> bool {
         || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
 }
 
-/// Resolved paths with the ids of what sits at each. Lookups of a path's
-/// ancestors hash each prefix incrementally (one pass over the path) and
-/// touch the sorted map only where a prefix's hash is known, so a query costs
-/// O(path length + log n) whatever the depth.
+/// Resolved paths with the ids of what sits at each. A container has a
+/// handful of mounts: up to `SCANNED_KEYS` keys are kept in a list and
+/// scanned, which costs less than hashing and a tree. Past that, lookups of a
+/// path's ancestors hash each prefix incrementally (one pass over the path)
+/// and touch the sorted map only where a prefix's hash is known, so a query
+/// costs O(path length + log n) whatever the depth or the number of mounts.
 #[derive(Debug, Default)]
 pub(crate) struct PathIndex {
+    /// The keys and their ids while there are at most `SCANNED_KEYS` keys.
+    scanned: Vec<(String, Vec<usize>)>,
+    /// All of them once there are more.
+    indexed: Option<Indexed>,
+}
+
+/// Keys scanned one by one; more go into `Indexed`.
+const SCANNED_KEYS: usize = 16;
+
+#[derive(Debug, Default)]
+struct Indexed {
     hasher: foldhash::fast::RandomState,
     /// Prefix hashes of the keys present, with how many keys have each.
     hashes: HashMap<u64, usize>,
     at: BTreeMap<String, Vec<usize>>,
+}
+
+/// `key` sits strictly below `dir` (both keys).
+fn is_below(key: &str, dir: &str) -> bool {
+    key != dir && is_within(key, dir)
 }
 
 impl PathIndex {
@@ -127,11 +158,73 @@ impl PathIndex {
         PathIndex::default()
     }
 
-    /// Hashes of `key`'s prefixes at component boundaries, root first, the
-    /// whole key last (`/` alone has only the root's).
+    pub fn insert(&mut self, key: &str, id: usize) {
+        if let Some(indexed) = &mut self.indexed {
+            return indexed.insert(key, vec![id]);
+        }
+        if let Some((_, ids)) = self.scanned.iter_mut().find(|(k, _)| k == key) {
+            return ids.push(id);
+        }
+        if self.scanned.len() < SCANNED_KEYS {
+            return self.scanned.push((key.to_string(), vec![id]));
+        }
+        let mut indexed = Indexed::default();
+        for (k, ids) in self.scanned.drain(..) {
+            indexed.insert(&k, ids);
+        }
+        indexed.insert(key, vec![id]);
+        self.indexed = Some(indexed);
+    }
+
+    pub fn remove(&mut self, key: &str, id: usize) {
+        if let Some(indexed) = &mut self.indexed {
+            return indexed.remove(key, id);
+        }
+        if let Some(at) = self.scanned.iter().position(|(k, _)| k == key) {
+            let ids = &mut self.scanned[at].1;
+            ids.retain(|i| *i != id);
+            if ids.is_empty() {
+                self.scanned.swap_remove(at);
+            }
+        }
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        match &self.indexed {
+            Some(indexed) => indexed.at.contains_key(key),
+            None => self.scanned.iter().any(|(k, _)| k == key),
+        }
+    }
+
+    /// The deepest key at or above `key` that holds something, with its ids.
+    pub fn nearest<'a>(&'a self, key: &'a str) -> Option<(&'a str, &'a [usize])> {
+        match &self.indexed {
+            Some(indexed) => indexed.nearest(key),
+            None => self
+                .scanned
+                .iter()
+                .filter(|(k, _)| is_within(key, k))
+                .max_by_key(|(k, _)| k.len())
+                .map(|(k, ids)| (k.as_str(), ids.as_slice())),
+        }
+    }
+
+    /// Something sits strictly below `key`.
+    pub(crate) fn has_below(&self, key: &str) -> bool {
+        match &self.indexed {
+            Some(indexed) => indexed.has_below(key),
+            None => self.scanned.iter().any(|(k, _)| is_below(k, key)),
+        }
+    }
+}
+
+impl Indexed {
+    /// Hashes of `key`'s prefixes at component boundaries with where each
+    /// ends, the root first (ending at 0: it is `/`), the whole key last (`/`
+    /// alone has only the root's).
     fn prefix_hashes(&self, key: &str) -> Vec<(usize, u64)> {
         let mut h = self.hasher.build_hasher();
-        let mut out = vec![(1, h.clone().finish())];
+        let mut out = vec![(0, h.clone().finish())];
         if key == "/" {
             return out;
         }
@@ -163,17 +256,17 @@ impl PathIndex {
         h.finish()
     }
 
-    pub fn insert(&mut self, key: &str, id: usize) {
-        if let Some(ids) = self.at.get_mut(key) {
-            ids.push(id);
+    fn insert(&mut self, key: &str, ids: Vec<usize>) {
+        if let Some(present) = self.at.get_mut(key) {
+            present.extend(ids);
             return;
         }
         let h = self.whole_hash(key);
         *self.hashes.entry(h).or_default() += 1;
-        self.at.insert(key.to_string(), vec![id]);
+        self.at.insert(key.to_string(), ids);
     }
 
-    pub fn remove(&mut self, key: &str, id: usize) {
+    fn remove(&mut self, key: &str, id: usize) {
         let Some(ids) = self.at.get_mut(key) else {
             return;
         };
@@ -190,17 +283,12 @@ impl PathIndex {
         }
     }
 
-    pub fn contains(&self, key: &str) -> bool {
-        self.at.contains_key(key)
-    }
-
-    /// The deepest key at or above `key` that holds something, with its ids.
-    pub fn nearest<'a>(&'a self, key: &'a str) -> Option<(&'a str, &'a [usize])> {
+    fn nearest<'a>(&'a self, key: &'a str) -> Option<(&'a str, &'a [usize])> {
         for (end, h) in self.prefix_hashes(key).into_iter().rev() {
             if !self.hashes.contains_key(&h) {
                 continue;
             }
-            let prefix = if end == 1 { "/" } else { &key[..end] };
+            let prefix = if end == 0 { "/" } else { &key[..end] };
             if let Some((k, ids)) = self.at.get_key_value(prefix) {
                 return Some((k.as_str(), ids.as_slice()));
             }
@@ -208,22 +296,19 @@ impl PathIndex {
         None
     }
 
-    /// Something sits strictly below `key`.
-    pub(crate) fn has_below(&self, key: &str) -> bool {
+    fn has_below(&self, key: &str) -> bool {
         if key == "/" {
             return self.at.keys().any(|k| k != "/");
         }
-        // Keys below `key` are exactly those in [key + "/", key + "0"):
-        // '0' follows '/' in byte order.
-        let low = format!("{key}/");
-        let high = format!("{key}0");
+        // Keys below `key` are exactly those that start with `key/`, and
+        // they sort together from there on.
+        let mut low = String::with_capacity(key.len() + 1);
+        low.push_str(key);
+        low.push('/');
         self.at
-            .range::<str, _>((
-                Bound::Included(low.as_str()),
-                Bound::Excluded(high.as_str()),
-            ))
+            .range::<str, _>((Bound::Included(low.as_str()), Bound::Unbounded))
             .next()
-            .is_some()
+            .is_some_and(|(k, _)| k.starts_with(&low))
     }
 }
 
@@ -274,6 +359,7 @@ mod tests {
         ] {
             let r = resolve(raw);
             assert_eq!((r.clean.as_str(), r.key.as_str()), (clean_, key), "{raw}");
+            assert_eq!(super::key(raw), key, "{raw}");
         }
     }
 
@@ -293,10 +379,60 @@ mod tests {
 
     #[test]
     fn the_whole_hash_is_the_last_prefix_hash() {
-        let index = PathIndex::new();
+        let index = Indexed::default();
         for key in ["/", "/a", "/a/b", "/var/run/x", "/a/b/c/d/e"] {
             let prefixes = index.prefix_hashes(key);
             assert_eq!(index.whole_hash(key), prefixes.last().unwrap().1, "{key}");
+        }
+    }
+
+    /// What the index answers, by brute force over the (key, id) pairs.
+    fn naive_nearest(pairs: &[(String, usize)], key: &str) -> Option<(String, Vec<usize>)> {
+        let best = pairs
+            .iter()
+            .filter(|(k, _)| is_within(key, k))
+            .max_by_key(|(k, _)| k.len())?;
+        let ids = pairs.iter().filter(|(k, _)| *k == best.0).map(|p| p.1);
+        Some((best.0.clone(), ids.collect()))
+    }
+
+    #[test]
+    fn scanned_and_indexed_answer_alike() {
+        let mut keys: Vec<String> = [
+            "/", "/a", "/a/b", "/a/b/c", "/ab", "/a-b", "/a.b", "/run", "x", "x/y", "ab/c", "/a/b",
+        ]
+        .map(String::from)
+        .to_vec();
+        let queries = [
+            "/", "/a", "/a/b", "/a/b/c/d", "/ab/x", "/a-b", "/a.", "/run/x", "x", "x/y/z", "ab",
+            "ab/c", "/z",
+        ];
+        // The same pairs below and past the scanned size, then after removes.
+        for filler in [0, 3 * SCANNED_KEYS] {
+            let mut pairs: Vec<(String, usize)> = Vec::new();
+            let mut index = PathIndex::new();
+            keys.extend((0..filler).map(|i| format!("/filler/{i}")));
+            for (id, k) in keys.iter().enumerate() {
+                index.insert(k, id);
+                pairs.push((k.clone(), id));
+            }
+            assert_eq!(index.indexed.is_some(), filler > 0);
+            for round in 0..2 {
+                for q in queries {
+                    let got = index
+                        .nearest(q)
+                        .map(|(k, ids)| (k.to_string(), ids.to_vec()));
+                    assert_eq!(got, naive_nearest(&pairs, q), "{q} ({filler}, {round})");
+                    let below = pairs.iter().any(|(k, _)| is_below(k, q));
+                    assert_eq!(index.has_below(q), below, "{q} ({filler}, {round})");
+                    let has = pairs.iter().any(|(k, _)| k == q);
+                    assert_eq!(index.contains(q), has, "{q} ({filler}, {round})");
+                }
+                for (k, id) in [("/", 0), ("/a/b", 2), ("/a/b", 11), ("x/y", 9)] {
+                    index.remove(k, id);
+                    pairs.retain(|p| *p != (k.to_string(), id));
+                }
+            }
         }
     }
 

@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use super::field;
 use super::names::{seed_container_name, volume_name};
 use super::options::{Options, RuleMode};
-use super::paths::{key_of, resolve};
+use super::paths::{key, key_of, resolve};
 use super::rules::read_only_root::{self, Root};
 use super::rules::secret_mounts::{self, Destination, Placement, Places};
 use super::rules::writable_paths::{self, Decision, Nesting};
@@ -415,7 +415,11 @@ pub fn plan(pod: PodRef<'_>, catalog: &Catalog, options: &Options) -> Plan {
         .filter_map(name_of)
         .chain(pod.claim_names.iter().cloned())
         .collect();
-    let shared_dirs: HashSet<String> = options.shared_dirs.iter().map(|d| resolve(d).key).collect();
+    let shared_dirs: HashSet<String> = options
+        .shared_dirs
+        .iter()
+        .map(|d| key(d).into_owned())
+        .collect();
     let seeds_listed = seed::listed_seeds(pod.annotation(APPLIED_ANNOTATION));
 
     let mut ctx = Ctx {
@@ -571,9 +575,9 @@ impl<'a> Ctx<'a, '_> {
         if secret_mode != RuleMode::Off {
             let mut own: HashSet<String> = wanted.list().iter().map(|w| w.key.clone()).collect();
             if let Some(wd) = c.member("workingDir").and_then(Value::as_str) {
-                own.insert(resolve(wd).key);
+                own.insert(key(wd).into_owned());
             }
-            own.extend(resolution.app_dirs().iter().map(|d| resolve(d).key));
+            own.extend(resolution.app_dirs().iter().map(|d| key(d).into_owned()));
             let places = Places {
                 shared: self.shared_dirs,
                 own: &own,
@@ -608,7 +612,7 @@ impl<'a> Ctx<'a, '_> {
             "data is lost on restart"
         };
         for data in resolution.data_paths() {
-            if mounts.coverage(&resolve(data).key).is_err() {
+            if mounts.coverage(&key(data)).is_err() {
                 self.warn(
                     &name,
                     format!("container {name:?}: no volume at data path {data}: {consequence}"),

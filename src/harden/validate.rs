@@ -5,7 +5,7 @@ use crate::hashing::HashSet;
 
 use serde_json::Value;
 
-use super::paths::resolve;
+use super::paths::key;
 use super::Member;
 use crate::profile::validate::is_dns_label;
 
@@ -64,7 +64,7 @@ pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
                 }
                 if !paths.insert(path.trim_end_matches('/')) {
                     problems.push(format!("{list}[{name}]: mountPath {path} must be unique"));
-                } else if !path.is_empty() && !resolved.insert(resolve(path).key) {
+                } else if !path.is_empty() && !resolved.insert(key(path)) {
                     // The runtime mounts both at one place: the later hides the earlier.
                     problems.push(format!(
                         "{list}[{name}]: mountPath {path} is a directory mounted already"
@@ -78,7 +78,7 @@ pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
                 .flatten()
             {
                 let path = d.member("devicePath").and_then(Value::as_str).unwrap_or("");
-                if paths.contains(path) || resolved.contains(&resolve(path).key) {
+                if paths.contains(path) || resolved.contains(&key(path)) {
                     problems.push(format!(
                         "{list}[{name}]: devicePath {path} must not be a mountPath"
                     ));

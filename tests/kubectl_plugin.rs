@@ -29,7 +29,17 @@ fn run(program: &Path, args: &[&str], path: Option<&Path>) -> Output {
         dirs.extend(std::env::split_paths(&old));
         cmd.env("PATH", std::env::join_paths(dirs).unwrap());
     }
-    cmd.output().unwrap()
+    // A copy just written can be "busy" for a moment: another test's child,
+    // forked before it execs, still holds this test's write handle.
+    for _ in 0..50 {
+        match cmd.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return result.unwrap(),
+        }
+    }
+    panic!("{} stayed busy for a second", program.display())
 }
 
 #[test]

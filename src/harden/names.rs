@@ -26,24 +26,25 @@ pub(crate) fn stable_hash(parts: &[&str]) -> u32 {
     (h ^ (h >> 32)) as u32
 }
 
-/// Lowercase alphanumerics, runs of anything else folded into one `-`.
-fn slug(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+/// Appends `s` as a slug: lowercase alphanumerics, runs of anything else
+/// folded into one `-`, none at either end. False when nothing was left.
+fn push_slug(out: &mut String, s: &str) -> bool {
+    let start = out.len();
     for c in s.chars() {
         if c.is_ascii_alphanumeric() {
             out.push(c.to_ascii_lowercase());
-        } else if !out.ends_with('-') {
+        } else if out.len() > start && !out.ends_with('-') {
             out.push('-');
         }
     }
-    out.trim_matches('-').to_string()
+    if out.len() > start && out.ends_with('-') {
+        out.pop();
+    }
+    out.len() > start
 }
 
 /// Cuts to fit `MAX_LABEL` with a hash suffix that keeps distinct inputs apart.
-fn fit(base: &str, hash: u32, force_hash: bool) -> String {
-    if base.len() <= MAX_LABEL && !force_hash {
-        return base.to_string();
-    }
+fn fit(base: &str, hash: u32) -> String {
     let suffix = format!("-{hash:08x}");
     let keep = MAX_LABEL - suffix.len();
     let head = base[..base.len().min(keep)].trim_end_matches('-');
@@ -52,30 +53,36 @@ fn fit(base: &str, hash: u32, force_hash: bool) -> String {
 
 /// `ph-<container>-<path>`, unique among `taken` (which it extends).
 pub(crate) fn volume_name(container: &str, path: &str, taken: &mut HashSet<String>) -> String {
-    let path_slug = match slug(path) {
-        s if s.is_empty() => "root".to_string(),
-        s => s,
-    };
-    let base = format!("{VOLUME_PREFIX}{}-{path_slug}", slug(container));
-    unique(&base, &[container, path], taken)
+    let mut base = String::with_capacity(VOLUME_PREFIX.len() + container.len() + path.len() + 5);
+    base.push_str(VOLUME_PREFIX);
+    push_slug(&mut base, container);
+    base.push('-');
+    if !push_slug(&mut base, path) {
+        base.push_str("root");
+    }
+    unique(base, &[container, path], taken)
 }
 
 /// `ph-seed-<container>`, unique among the pod's container names.
 pub(crate) fn seed_container_name(container: &str, taken: &mut HashSet<String>) -> String {
-    let base = format!("{SEED_CONTAINER_PREFIX}{}", slug(container));
-    unique(&base, &["seed", container], taken)
+    let mut base = String::from(SEED_CONTAINER_PREFIX);
+    push_slug(&mut base, container);
+    unique(base, &["seed", container], taken)
 }
 
-fn unique(base: &str, parts: &[&str], taken: &mut HashSet<String>) -> String {
-    let hash = stable_hash(parts);
-    let mut name = fit(base, hash, false);
-    if taken.contains(&name) {
-        name = fit(base, hash, true);
+fn unique(base: String, parts: &[&str], taken: &mut HashSet<String>) -> String {
+    if base.len() <= MAX_LABEL && !taken.contains(&base) {
+        taken.insert(base.clone());
+        return base;
     }
+    // Too long, or taken: the hash suffix (a long name gets the same one
+    // either way).
+    let hash = stable_hash(parts);
+    let mut name = fit(&base, hash);
     let mut n = 2u32;
     while taken.contains(&name) {
         let hash = stable_hash(&[parts.join("\0").as_str(), &n.to_string()]);
-        name = fit(base, hash, true);
+        name = fit(&base, hash);
         n += 1;
     }
     taken.insert(name.clone());

@@ -191,6 +191,19 @@ impl<'a> PodRef<'a> {
     fn annotation(&self, key: &str) -> Option<&'a str> {
         self.metadata.member("annotations")?.member(key)?.as_str()
     }
+
+    /// The annotation `<prefix><container>`, its key built only when the
+    /// pod has annotations at all (most keep none of ours).
+    fn container_annotation(&self, prefix: &str, container: &str) -> Option<&'a str> {
+        let annotations = self.metadata.member("annotations")?;
+        if annotations.as_object()?.is_empty() {
+            return None;
+        }
+        let mut key = String::with_capacity(prefix.len() + container.len());
+        key.push_str(prefix);
+        key.push_str(container);
+        annotations.member(&key)?.as_str()
+    }
 }
 
 /// A container's mounts read into the rules' model: `volumeMounts` (with
@@ -313,7 +326,7 @@ fn can_remount_root(c: &Value) -> Option<&'static str> {
 }
 
 /// Decides every change for one pod.
-pub fn plan(pod: PodRef<'_>, catalog: &Catalog, options: &Options) -> Plan {
+pub fn plan<'p>(pod: PodRef<'p>, catalog: &Catalog, options: &Options) -> Plan {
     let mut plan = Plan::default();
     let pod_warning = |plan: &mut Plan, message: String| {
         plan.warnings.push(Warning {
@@ -352,15 +365,16 @@ pub fn plan(pod: PodRef<'_>, catalog: &Catalog, options: &Options) -> Plan {
             .into_iter()
             .flatten()
     };
-    let name_of = |c: &Value| c.member("name").and_then(Value::as_str).map(str::to_string);
-    let hardenable: HashSet<String> = list("initContainers")
+    let name_of = |c: &'p Value| c.member("name").and_then(Value::as_str);
+    let hardenable: HashSet<&str> = list("initContainers")
         .chain(list("containers"))
         .filter_map(name_of)
         .collect();
     let mut container_names: HashSet<String> = hardenable
         .iter()
-        .cloned()
+        .copied()
         .chain(list("ephemeralContainers").filter_map(name_of))
+        .map(str::to_string)
         .collect();
 
     let skip_containers: HashSet<&str> = match pod.annotation(SKIP_CONTAINERS_ANNOTATION) {
@@ -413,6 +427,7 @@ pub fn plan(pod: PodRef<'_>, catalog: &Catalog, options: &Options) -> Plan {
     let volumes = Volumes::new(pod.spec, pod.claim_names);
     let mut volume_names: HashSet<String> = list("volumes")
         .filter_map(name_of)
+        .map(str::to_string)
         .chain(pod.claim_names.iter().cloned())
         .collect();
     let shared_dirs: HashSet<String> = options
@@ -497,8 +512,8 @@ impl<'a> Ctx<'a, '_> {
     fn resolve(&mut self, name: &str, image: &str) -> Resolution<'a> {
         let catalog: &'a Catalog = self.catalog;
         let pod = self.pod;
-        let key = format!("{PROFILE_ANNOTATION}{name}");
-        if let Some(wanted) = pod.annotation(&key) {
+        if let Some(wanted) = pod.container_annotation(PROFILE_ANNOTATION, name) {
+            let key = format!("{PROFILE_ANNOTATION}{name}");
             if !self.options.allow_annotation_tuning {
                 self.warn(
                     name,
@@ -662,10 +677,10 @@ impl<'a> Ctx<'a, '_> {
     /// `MAX_ANNOTATION_PATHS`, each checked, duplicates by resolved path dropped).
     fn annotation_paths(&mut self, name: &str, read_only_root: bool, wanted: &mut WritablePaths) {
         let pod = self.pod;
-        let key = format!("{WRITABLE_PATHS_ANNOTATION}{name}");
-        let Some(extra) = pod.annotation(&key) else {
+        let Some(extra) = pod.container_annotation(WRITABLE_PATHS_ANNOTATION, name) else {
             return;
         };
+        let key = format!("{WRITABLE_PATHS_ANNOTATION}{name}");
         if !self.options.allow_annotation_tuning {
             self.warn(
                 name,

@@ -154,7 +154,17 @@ fn apply_to_copy(document: &mut Value, ops: &[PatchOperation]) -> Result<(), Str
     fn walk<'v>(mut value: &'v mut Value, pointer: &Pointer) -> Option<&'v mut Value> {
         for token in pointer.tokens() {
             value = match value {
-                Value::Object(members) => members.get_mut(&*token.decoded())?,
+                Value::Object(members) => {
+                    let key = token.decoded();
+                    // As `member` reads: a small object is scanned, not hashed.
+                    if members.len() > SCANNED_MEMBERS {
+                        members.get_mut(&*key)?
+                    } else {
+                        members
+                            .iter_mut()
+                            .find_map(|(k, v)| (*k == *key).then_some(v))?
+                    }
+                }
                 Value::Array(items) => match token.to_index() {
                     Ok(Index::Num(i)) => items.get_mut(i)?,
                     _ => return None,

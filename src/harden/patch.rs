@@ -68,8 +68,29 @@ fn add(path: PointerBuf, value: Value) -> PatchOperation {
     PatchOperation::Add(AddOperation { path, value })
 }
 
+/// `<spec>/<list>/<index>`, without `format!` (one per op otherwise).
 fn container_base(spec: &str, c: ContainerRef) -> String {
-    format!("{spec}/{}/{}", c.list.field(), c.index)
+    let field = c.list.field();
+    let mut base = String::with_capacity(spec.len() + field.len() + 8);
+    base.push_str(spec);
+    base.push('/');
+    base.push_str(field);
+    base.push('/');
+    push_index(&mut base, c.index);
+    base
+}
+
+/// Appends the decimal digits of `n`.
+fn push_index(out: &mut String, n: usize) {
+    let start = out.len();
+    let mut n = n;
+    loop {
+        out.insert(start, char::from(b'0' + (n % 10) as u8));
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
 }
 
 fn container<'a>(pod: PodRef<'a>, c: ContainerRef) -> &'a Value {
@@ -229,12 +250,12 @@ fn applied_annotation(plan: &Plan, pod: PodRef<'_>, at: &Location) -> PatchOpera
         let item = match &change.action {
             Action::SetReadOnlyRoot { .. } => "readOnlyRootFilesystem".to_string(),
             Action::AddMount { mount, .. } => {
-                format!("emptyDir:{}", mount["mountPath"].as_str().unwrap_or(""))
+                ["emptyDir:", mount["mountPath"].as_str().unwrap_or("")].concat()
             }
-            Action::MoveMount { from, to, .. } => format!("secretMoved:{from}->{to}"),
+            Action::MoveMount { from, to, .. } => ["secretMoved:", from, "->", to].concat(),
             Action::MakeMountReadOnly { .. } => "secretReadOnly".to_string(),
             Action::AddInitContainer { init_container, .. } => {
-                format!("seed:{}", init_container["name"].as_str().unwrap_or(""))
+                ["seed:", init_container["name"].as_str().unwrap_or("")].concat()
             }
             Action::AddVolume { .. } => continue,
         };
@@ -272,6 +293,18 @@ fn applied_annotation(plan: &Plan, pod: PodRef<'_>, at: &Location) -> PatchOpera
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn container_bases_are_what_format_writes() {
+        use super::super::plan::ContainerList;
+        for index in [0, 7, 10, 99, 100, 12345, usize::MAX] {
+            for list in [ContainerList::Init, ContainerList::App] {
+                let c = ContainerRef { list, index };
+                let expected = format!("/spec/template/spec/{}/{index}", list.field());
+                assert_eq!(container_base("/spec/template/spec", c), expected);
+            }
+        }
+    }
 
     #[test]
     fn pointers_escape_their_tokens_as_jsonptr_does() {

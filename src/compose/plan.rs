@@ -20,6 +20,7 @@
 //! kernel (`harden::rules`): this module reads each service into its model
 //! and writes the decisions as additions.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::hashing::HashSet;
@@ -344,10 +345,10 @@ fn report_secret_mounts(
     if rules::secret_mode(options.secret_mounts, resolution.secret_mounts()) == RuleMode::Off {
         return;
     }
-    let shared: HashSet<String> = options
+    let shared: HashSet<Cow<str>> = options
         .shared_dirs
         .iter()
-        .map(|d| clean_keep_relative(d))
+        .map(|d| Cow::Owned(clean_keep_relative(d)))
         .collect();
     let mut own: HashSet<String> = planning
         .writable

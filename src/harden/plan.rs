@@ -8,6 +8,8 @@
 //! and this module is their pod adapter: each container read into the rules'
 //! model, each decision written as changes and warnings.
 
+use std::borrow::Cow;
+
 use crate::hashing::HashSet;
 
 use serde::Serialize;
@@ -430,11 +432,8 @@ pub fn plan<'p>(pod: PodRef<'p>, catalog: &Catalog, options: &Options) -> Plan {
         .map(str::to_string)
         .chain(pod.claim_names.iter().cloned())
         .collect();
-    let shared_dirs: HashSet<String> = options
-        .shared_dirs
-        .iter()
-        .map(|d| key(d).into_owned())
-        .collect();
+    // Borrowed from the configuration where a key is the path as written.
+    let shared_dirs: HashSet<Cow<str>> = options.shared_dirs.iter().map(|d| key(d)).collect();
     let seeds_listed = seed::listed_seeds(pod.annotation(APPLIED_ANNOTATION));
 
     let mut ctx = Ctx {
@@ -476,7 +475,7 @@ struct Ctx<'a, 'p> {
     volume_names: &'a mut HashSet<String>,
     container_names: &'a mut HashSet<String>,
     /// The configured shared directories, resolved.
-    shared_dirs: &'a HashSet<String>,
+    shared_dirs: &'a HashSet<Cow<'a, str>>,
     /// Seed container names the `applied` annotation records.
     seeds_listed: &'a HashSet<String>,
     pod: PodRef<'p>,

@@ -28,6 +28,10 @@ pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
     // replaces that volume with the claim.
     volume_names.extend(claim_names.iter().map(String::as_str));
     let mut container_names = HashSet::default();
+    // One container's mount paths, as written and resolved: the sets are
+    // cleared per container, not allocated again.
+    let mut paths = HashSet::default();
+    let mut resolved = HashSet::default();
     for list in ["initContainers", "containers", "ephemeralContainers"] {
         for c in spec
             .member(list)
@@ -44,8 +48,8 @@ pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
             if !container_names.insert(name) {
                 problems.push(format!("{list}: container name {name:?} must be unique"));
             }
-            let mut paths = HashSet::default();
-            let mut resolved = HashSet::default();
+            paths.clear();
+            resolved.clear();
             for m in c
                 .member("volumeMounts")
                 .and_then(Value::as_array)

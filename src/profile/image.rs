@@ -41,7 +41,16 @@ impl ImageRef {
         if trimmed.is_empty() {
             return Err(fail("empty"));
         }
-        if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // Bytes where the reference is ASCII (as every valid one is): for
+        // ASCII, these two tests are exactly what `char`'s say.
+        let has_space = if trimmed.is_ascii() {
+            trimmed
+                .bytes()
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        } else {
+            trimmed.chars().any(|c| c.is_whitespace() || c.is_control())
+        };
+        if has_space {
             return Err(fail("contains whitespace"));
         }
         let (name_and_tag, digest) = match trimmed.split_once('@') {
@@ -58,8 +67,8 @@ impl ImageRef {
             if t.is_empty()
                 || t.len() > 128
                 || !t
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
             {
                 return Err(fail("tag may hold only letters, digits, '_', '.', '-'"));
             }
@@ -69,10 +78,9 @@ impl ImageRef {
         }
         let repository = normalise_repository(name);
         let path = repository.split_once('/').map(|(_, p)| p).unwrap_or("");
-        if !path
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c))
-        {
+        if !path.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-' | b'/')
+        }) {
             return Err(fail(
                 "repository path may hold only lowercase letters, digits, '.', '_', '-', '/'",
             ));
@@ -143,13 +151,13 @@ fn normalise_repository(name: &str) -> String {
                 first
             };
             if registry == DOCKER_HUB && !rest.contains('/') {
-                format!("{DOCKER_HUB}/library/{rest}")
+                [DOCKER_HUB, "/library/", rest].concat()
             } else {
-                format!("{registry}/{rest}")
+                [registry, "/", rest].concat()
             }
         }
-        (_, None) => format!("{DOCKER_HUB}/library/{name}"),
-        (false, Some(_)) => format!("{DOCKER_HUB}/{name}"),
+        (_, None) => [DOCKER_HUB, "/library/", name].concat(),
+        (false, Some(_)) => [DOCKER_HUB, "/", name].concat(),
     }
 }
 
@@ -320,8 +328,22 @@ mod tests {
             "nginx@sha256:xyz",
             "nginx:a b",
             "/x",
+            "ngi\u{0b}nx",
+            "nginx\u{7f}",
+            "ngi\u{a0}nx",
+            "ngi\u{2028}nx",
+            "ngi\u{85}nx",
+            "caf\u{e9}",
+            "nginx:t\u{e9}",
         ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        for (bad, reason) in [
+            ("ngi\u{0b}nx", "contains whitespace"),
+            ("ngi\u{a0}nx", "contains whitespace"),
+            ("ngi\u{85}nx", "contains whitespace"),
+        ] {
+            assert_eq!(ImageRef::parse(bad).unwrap_err().reason, reason, "{bad:?}");
         }
     }
 

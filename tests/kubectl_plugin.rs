@@ -13,6 +13,10 @@ const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/deployment.
 fn install(dir: &Path) -> PathBuf {
     let plugin = dir.join("kubectl-pod_hardener");
     std::fs::copy(BIN, &plugin).unwrap();
+    // Run once here, where a busy copy is retried (see `run`): once it has
+    // run, no process holds its write handle, so kubectl can run it too.
+    let version = run(&plugin, &["--version"], None);
+    assert!(version.status.success(), "{}", text(&version.stderr));
     plugin
 }
 

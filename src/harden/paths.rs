@@ -222,7 +222,9 @@ impl PathIndex {
                 .scanned
                 .iter()
                 .filter(|(k, _)| is_within(key, k))
-                .max_by_key(|(k, _)| k.len())
+                // The deepest: the longest, and a relative `x` above `/`,
+                // which is as long and which `is_within` puts above all.
+                .max_by_key(|(k, _)| (k.len(), k != "/"))
                 .map(|(k, ids)| (k.as_str(), ids.as_slice())),
         }
     }
@@ -411,14 +413,23 @@ mod tests {
         }
     }
 
-    /// What the index answers, by brute force over the (key, id) pairs.
+    /// What the index answers, by brute force over the (key, id) pairs: the
+    /// first of `key`, its parents at each `/` from the right, and `/`, that
+    /// holds something.
     fn naive_nearest(pairs: &[(String, usize)], key: &str) -> Option<(String, Vec<usize>)> {
-        let best = pairs
-            .iter()
-            .filter(|(k, _)| is_within(key, k))
-            .max_by_key(|(k, _)| k.len())?;
-        let ids = pairs.iter().filter(|(k, _)| *k == best.0).map(|p| p.1);
-        Some((best.0.clone(), ids.collect()))
+        let mut candidates = vec![key];
+        let mut end = key.len();
+        while let Some(slash) = key[..end].rfind('/') {
+            if slash > 0 {
+                candidates.push(&key[..slash]);
+            }
+            end = slash;
+        }
+        candidates.push("/");
+        candidates.into_iter().find_map(|c| {
+            let ids: Vec<usize> = pairs.iter().filter(|(k, _)| k == c).map(|p| p.1).collect();
+            (!ids.is_empty()).then(|| (c.to_string(), ids))
+        })
     }
 
     #[test]
@@ -432,8 +443,14 @@ mod tests {
             "/", "/a", "/a/b", "/a/b/c/d", "/ab/x", "/a-b", "/a.", "/run/x", "x", "x/y/z", "ab",
             "ab/c", "/z",
         ];
-        // The same pairs below and past the scanned size, then after removes.
-        for filler in [0, 3 * SCANNED_KEYS] {
+        // The same pairs below and past the scanned size, then after removes;
+        // then in reverse order, `/` last (it ties with `x` on length).
+        let reversed: Vec<String> = keys.iter().rev().cloned().collect();
+        for (filler, keys) in [
+            (0, &mut keys.clone()),
+            (3 * SCANNED_KEYS, &mut keys),
+            (0, &mut reversed.clone()),
+        ] {
             let mut pairs: Vec<(String, usize)> = Vec::new();
             let mut index = PathIndex::new();
             keys.extend((0..filler).map(|i| format!("/filler/{i}")));

@@ -531,26 +531,18 @@ impl<'a> Ctx<'a, '_> {
     }
 
     fn container(&mut self, at: ContainerRef, c: &Value, skip: &HashSet<&str>) {
-        let name = c
-            .member("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let image = c
-            .member("image")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let resolution = self.resolve(&name, &image);
+        let name = c.member("name").and_then(Value::as_str).unwrap_or("");
+        let image = c.member("image").and_then(Value::as_str).unwrap_or("");
+        let resolution = self.resolve(name, image);
         let mut report = ContainerReport {
-            name: name.clone(),
+            name: name.to_string(),
             list: at.list,
-            image: image.clone(),
+            image: image.to_string(),
             profile: resolution.name().to_string(),
             matched_by: resolution.pattern.map(|p| p.source.clone()),
             skipped: None,
         };
-        if skip.contains(name.as_str()) {
+        if skip.contains(name) {
             report.skipped = Some(format!("listed in {SKIP_CONTAINERS_ANNOTATION}"));
             self.plan.containers.push(report);
             return;
@@ -567,19 +559,15 @@ impl<'a> Ctx<'a, '_> {
         let read_only_root = resolution.read_only_root();
         let mut wanted = WritablePaths::default();
         for w in resolution.writable_paths() {
-            let spec = w.spec();
-            let r = resolve(&spec.path);
+            let r = resolve(w.path());
             if !wanted.contains(&r.key) {
                 wanted.push(WritablePath {
-                    spec: WritablePathSpec {
-                        path: r.clean,
-                        ..spec
-                    },
+                    spec: w.spec_at(r.clean),
                     key: r.key,
                 });
             }
         }
-        self.annotation_paths(&name, read_only_root, &mut wanted);
+        self.annotation_paths(name, read_only_root, &mut wanted);
 
         let mut mounts = read_mounts(c, self.volumes);
 
@@ -599,7 +587,7 @@ impl<'a> Ctx<'a, '_> {
             };
             let rule = SecretRule {
                 at,
-                name: &name,
+                name,
                 container: c,
                 mode: secret_mode,
                 places: &places,
@@ -611,7 +599,7 @@ impl<'a> Ctx<'a, '_> {
         // whenever the profile wants a read-only root, also where rule 3
         // leaves the root writable (rule off, an explicit `false` kept).
         if self.options.writable_paths != RuleMode::Off && read_only_root {
-            self.writable_rule(at, &name, c, &wanted, &mut mounts);
+            self.writable_rule(at, name, c, &wanted, &mut mounts);
         }
         // Rule 3 decided here, applied below: the data-path warning says
         // what the root's setting means for an unmounted data directory.
@@ -628,7 +616,7 @@ impl<'a> Ctx<'a, '_> {
         for data in resolution.data_paths() {
             if mounts.coverage(&key(data)).is_err() {
                 self.warn(
-                    &name,
+                    name,
                     format!("container {name:?}: no volume at data path {data}: {consequence}"),
                 );
             }
@@ -638,7 +626,7 @@ impl<'a> Ctx<'a, '_> {
         if !matches!(root, Root::RuleOff | Root::ProfileKeepsWritable) {
             if let Some(how) = can_remount_root(c) {
                 self.warn(
-                    &name,
+                    name,
                     format!("container {name:?} is {how}: it can remount / read-write, so read-only root is cosmetic"),
                 );
             }
@@ -646,11 +634,11 @@ impl<'a> Ctx<'a, '_> {
         match root {
             Root::RuleOff | Root::ProfileKeepsWritable | Root::AlreadyReadOnly => {}
             Root::ExplicitFalseKept => self.warn(
-                &name,
+                name,
                 format!("container {name:?}: readOnlyRootFilesystem: false kept (set explicitly)"),
             ),
             Root::WouldSet => self.warn(
-                &name,
+                name,
                 format!("container {name:?}: would set readOnlyRootFilesystem: true"),
             ),
             Root::Set { overrides_false } => {
@@ -664,7 +652,7 @@ impl<'a> Ctx<'a, '_> {
                 };
                 self.change(
                     Rule::ReadOnlyRoot,
-                    &name,
+                    name,
                     Action::SetReadOnlyRoot { container: at },
                     reason,
                 );
@@ -908,11 +896,11 @@ impl<'a> Ctx<'a, '_> {
                     c.member("image").and_then(Value::as_str).unwrap_or("")
                 ),
             );
-            let r = resolve(&wp.path);
+            // `wanted` holds the path cleaned and its key already.
             mounts.push(Mount {
                 source: None,
-                path: r.clean,
-                key: r.key,
+                path: wp.path.clone(),
+                key: w.key.clone(),
                 access: Access::Writable,
                 secret: false,
                 sub_path: false,

@@ -148,12 +148,24 @@ pub enum Medium {
 impl WritablePath {
     /// The path with its options, whichever way it was written.
     pub fn spec(&self) -> WritablePathSpec {
+        self.spec_at(self.path().to_string())
+    }
+
+    /// `spec()` with `path` in place of the path as written (one copy fewer
+    /// for the engine, which cleans every path first).
+    pub fn spec_at(&self, path: String) -> WritablePathSpec {
         match self {
-            WritablePath::Path(p) => WritablePathSpec {
-                path: p.clone(),
+            WritablePath::Path(_) => WritablePathSpec {
+                path,
                 ..Default::default()
             },
-            WritablePath::Detailed(s) => s.clone(),
+            WritablePath::Detailed(s) => WritablePathSpec {
+                path,
+                medium: s.medium,
+                size_limit: s.size_limit.clone(),
+                seed: s.seed,
+                exec: s.exec,
+            },
         }
     }
 

@@ -110,7 +110,7 @@ pub(crate) fn absolute_path(
     };
     // Mount at the resolved path: `/var/run` and `/var/lock` are symlinks
     // into `/run` in Debian, Ubuntu and Alpine images.
-    Ok(key_of(&clean(&joined)))
+    Ok(key_of(&clean(&joined)).into_owned())
 }
 
 /// The directory that must be writable for this write to succeed, or why none

@@ -154,17 +154,7 @@ fn apply_to_copy(document: &mut Value, ops: &[PatchOperation]) -> Result<(), Str
     fn walk<'v>(mut value: &'v mut Value, pointer: &Pointer) -> Option<&'v mut Value> {
         for token in pointer.tokens() {
             value = match value {
-                Value::Object(members) => {
-                    let key = token.decoded();
-                    // As `member` reads: a small object is scanned, not hashed.
-                    if members.len() > SCANNED_MEMBERS {
-                        members.get_mut(&*key)?
-                    } else {
-                        members
-                            .iter_mut()
-                            .find_map(|(k, v)| (*k == *key).then_some(v))?
-                    }
-                }
+                Value::Object(_) => value.member_mut(&token.decoded())?,
                 Value::Array(items) => match token.to_index() {
                     Ok(Index::Num(i)) => items.get_mut(i)?,
                     _ => return None,
@@ -259,6 +249,7 @@ const SCANNED_MEMBERS: usize = 12;
 /// objects are hashed, so a lookup stays O(1) whatever a pod holds.
 pub(crate) trait Member {
     fn member(&self, key: &str) -> Option<&Value>;
+    fn member_mut(&mut self, key: &str) -> Option<&mut Value>;
 }
 
 impl Member for Value {
@@ -270,6 +261,18 @@ impl Member for Value {
             return members.get(key);
         }
         members.iter().find_map(|(k, v)| (k == key).then_some(v))
+    }
+
+    fn member_mut(&mut self, key: &str) -> Option<&mut Value> {
+        let Value::Object(members) = self else {
+            return None;
+        };
+        if members.len() > SCANNED_MEMBERS {
+            return members.get_mut(key);
+        }
+        members
+            .iter_mut()
+            .find_map(|(k, v)| (k == key).then_some(v))
     }
 }
 

@@ -68,29 +68,16 @@ fn add(path: PointerBuf, value: Value) -> PatchOperation {
     PatchOperation::Add(AddOperation { path, value })
 }
 
-/// `<spec>/<list>/<index>`, without `format!` (one per op otherwise).
+/// `<spec>/<list>/<index>`, in one buffer of the right size.
 fn container_base(spec: &str, c: ContainerRef) -> String {
+    use std::fmt::Write as _;
     let field = c.list.field();
     let mut base = String::with_capacity(spec.len() + field.len() + 8);
     base.push_str(spec);
     base.push('/');
     base.push_str(field);
-    base.push('/');
-    push_index(&mut base, c.index);
+    let _ = write!(base, "/{}", c.index);
     base
-}
-
-/// Appends the decimal digits of `n`.
-fn push_index(out: &mut String, n: usize) {
-    let start = out.len();
-    let mut n = n;
-    loop {
-        out.insert(start, char::from(b'0' + (n % 10) as u8));
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
 }
 
 fn container<'a>(pod: PodRef<'a>, c: ContainerRef) -> &'a Value {

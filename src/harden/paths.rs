@@ -71,28 +71,26 @@ fn joined(parts: &[&str], absolute: bool) -> String {
     }
 }
 
-/// The comparison key of an already clean path.
-pub(crate) fn key_of(clean: &str) -> String {
+/// The comparison key of an already clean path, borrowed where no alias
+/// applies, as for most paths.
+pub(crate) fn key_of(clean: &str) -> Cow<'_, str> {
     for (alias, target) in RUN_ALIASES {
         if let Some(rest) = clean.strip_prefix(alias) {
             if rest.is_empty() || rest.starts_with('/') {
-                return format!("{target}{rest}");
+                return Cow::Owned(format!("{target}{rest}"));
             }
         }
     }
-    clean.to_string()
+    Cow::Borrowed(clean)
 }
 
-/// The key of `path` alone, borrowed where the path is clean and no alias
-/// applies, as most are: for comparisons that write nothing back.
+/// The key of `path` alone: for comparisons that write nothing back.
 pub(crate) fn key(path: &str) -> Cow<'_, str> {
-    if !is_clean(path) {
-        return Cow::Owned(key_of(&clean(path)));
+    if is_clean(path) {
+        key_of(path)
+    } else {
+        Cow::Owned(key_of(&clean(path)).into_owned())
     }
-    if RUN_ALIASES.iter().any(|(alias, _)| is_within(path, alias)) {
-        return Cow::Owned(key_of(path));
-    }
-    Cow::Borrowed(path)
 }
 
 pub fn resolve(path: &str) -> Resolved {
@@ -103,7 +101,7 @@ pub fn resolve(path: &str) -> Resolved {
     } else {
         clean(path)
     };
-    let key = key_of(&clean);
+    let key = key_of(&clean).into_owned();
     Resolved { clean, key }
 }
 

@@ -728,7 +728,9 @@ impl<'a> Ctx<'a, '_> {
         } = rule;
         let raw = c.member("volumeMounts").and_then(Value::as_array);
         let enforce = mode == RuleMode::Enforce;
-        let decisions = secret_mounts::decide(mounts, places, Destination::Free, enforce, &key_of);
+        let decisions = secret_mounts::decide(mounts, places, Destination::Free, enforce, &|p| {
+            key_of(p).into_owned()
+        });
         for decision in decisions {
             let from = &decision.from;
             let Some(index) = mounts.list()[decision.id].source else {

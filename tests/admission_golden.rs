@@ -103,6 +103,7 @@ fn pod_from_template(doc: &Value, at: &pod_hardener::harden::Location, n: usize)
 fn responses() -> Vec<(String, String)> {
     let catalog = Catalog::builtin();
     let mut out = Vec::new();
+    let cases = cases();
     for mode in [Mode::Enforce, Mode::DryRun] {
         let policy = Policy {
             options: Options::default(),
@@ -115,8 +116,8 @@ fn responses() -> Vec<(String, String)> {
             policy: &policy,
             max_body_bytes: 4 << 20,
         };
-        for (name, body) in cases() {
-            let reviewed = review(&body, Some("application/json"), false, &ctx)
+        for (name, body) in &cases {
+            let reviewed = review(body, Some("application/json"), false, &ctx)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             let text = String::from_utf8(reviewed.body).unwrap();
             assert!(!text.contains('\n'), "{name}: a response is one line");

@@ -153,7 +153,7 @@ impl WritablePath {
 
     /// `spec()` with `path` in place of the path as written (one copy fewer
     /// for the engine, which cleans every path first).
-    pub fn spec_at(&self, path: String) -> WritablePathSpec {
+    pub(crate) fn spec_at(&self, path: String) -> WritablePathSpec {
         match self {
             WritablePath::Path(_) => WritablePathSpec {
                 path,

@@ -14,20 +14,25 @@
 //! depth; past either, or past the deadline, building stops, the rest of the
 //! body is only checked as JSON, and the review answers per `on_error`
 //! instead of holding memory or a worker.
+//!
+//! The bytes are read by `json::Reader`, not by serde: a skipped value is
+//! passed over in one tight loop, and the envelope's few fields are matched
+//! by hand, as serde's derive would (a field twice is an error).
 
 use std::borrow::Cow;
 use std::fmt;
 use std::time::Instant;
 
 use kube::core::admission::Operation;
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 use serde_json::{Map, Value};
+
+use super::json::{self, Next, Reader};
 
 use crate::harden::plan::{ANNOTATION_PREFIX, MIRROR_ANNOTATION};
 
 /// Nesting allowed inside the pod. A real pod nests about 10 deep (node
-/// affinity terms); serde_json itself stops at 128.
+/// affinity terms). The builder recurses once per level it keeps, so this
+/// also bounds its stack; a skip does not recurse at all.
 pub const MAX_DEPTH: usize = 32;
 
 /// Estimated heap a kept pod may take. A real pod, however large, keeps a few
@@ -85,37 +90,11 @@ impl fmt::Display for Overrun {
     }
 }
 
-/// A string that borrows from the body unless the JSON escaped it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Text<'de>(pub Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Text<'de> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct TextVisitor;
-        impl<'de> Visitor<'de> for TextVisitor {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Borrowed(s)))
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(s.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, s: String) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(s)))
-            }
-        }
-        d.deserialize_str(TextVisitor)
-    }
-}
-
 /// The AdmissionReview, as far as a review reads it.
 #[derive(Debug, Default)]
 pub(crate) struct Envelope<'de> {
-    pub api_version: Option<Text<'de>>,
-    pub kind: Option<Text<'de>>,
+    pub api_version: Option<Cow<'de, str>>,
+    pub kind: Option<Cow<'de, str>>,
     pub request: Option<Request<'de>>,
 }
 
@@ -123,160 +102,181 @@ pub(crate) struct Envelope<'de> {
 pub struct Request<'de> {
     pub uid: String,
     pub resource: Option<Resource<'de>>,
-    pub sub_resource: Option<Text<'de>>,
-    pub namespace: Option<Text<'de>>,
-    pub name: Option<Text<'de>>,
+    pub sub_resource: Option<Cow<'de, str>>,
+    pub namespace: Option<Cow<'de, str>>,
+    pub name: Option<Cow<'de, str>>,
     pub operation: Option<Operation>,
     /// The pod, pruned; `None` when absent, null, or not built (see `overrun`).
     pub object: Option<Value>,
     pub overrun: Option<Overrun>,
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct Resource<'a> {
-    #[serde(default, borrow)]
-    pub group: Cow<'a, str>,
-    #[serde(default, borrow)]
-    pub resource: Cow<'a, str>,
+#[derive(Debug, Default)]
+pub(crate) struct Resource<'de> {
+    pub group: Cow<'de, str>,
+    pub resource: Cow<'de, str>,
 }
 
 /// Decodes a whole body (trailing bytes other than whitespace are an error).
-pub fn decode<'de>(text: &'de str, limits: &Limits) -> serde_json::Result<Envelope<'de>> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let envelope = EnvelopeSeed { limits }.deserialize(&mut de)?;
-    de.end()?;
+pub fn decode<'de>(text: &'de str, limits: &Limits) -> json::Result<Envelope<'de>> {
+    let mut reader = Reader::new(text);
+    let envelope = envelope(&mut reader, limits)?;
+    reader.end()?;
     Ok(envelope)
 }
 
 /// Stores a field's value, refusing a second one as serde's derive does.
-fn set_once<T, E: de::Error>(slot: &mut Option<T>, value: T, field: &'static str) -> Result<(), E> {
+fn set_once<T>(r: &Reader, slot: &mut Option<T>, value: T, field: &str) -> json::Result<()> {
     if slot.is_some() {
-        return Err(E::duplicate_field(field));
+        return Err(r.error(format_args!("duplicate field `{field}`")));
     }
     *slot = Some(value);
     Ok(())
 }
 
-struct EnvelopeSeed<'l> {
-    limits: &'l Limits,
-}
-
-impl<'de> DeserializeSeed<'de> for EnvelopeSeed<'_> {
-    type Value = Envelope<'de>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Envelope<'de>, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
-    type Value = Envelope<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an AdmissionReview object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope<'de>, A::Error> {
-        let mut envelope = Envelope::default();
-        let (mut api_version, mut kind, mut request) = (None, None, None);
-        while let Some(key) = map.next_key::<Text>()? {
-            match &*key.0 {
-                "apiVersion" => set_once(&mut api_version, map.next_value()?, "apiVersion")?,
-                "kind" => set_once(&mut kind, map.next_value()?, "kind")?,
-                "request" => set_once(
-                    &mut request,
-                    map.next_value_seed(OptionalRequest {
-                        limits: self.limits,
-                    })?,
-                    "request",
-                )?,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
+/// Opens the object at the cursor; `None` for `null` when `nullable`.
+fn object(r: &mut Reader, nullable: bool, expected: &str) -> json::Result<Option<()>> {
+    match r.peek()? {
+        Next::Object => {
+            r.open();
+            Ok(Some(()))
         }
-        envelope.api_version = api_version.flatten();
-        envelope.kind = kind.flatten();
-        envelope.request = request.flatten();
-        Ok(envelope)
+        Next::Null if nullable => r.literal(Next::Null).map(|_| None),
+        other => Err(r.error(format_args!(
+            "invalid type: {}, expected {expected}",
+            other.name()
+        ))),
     }
 }
 
-/// `request`, which may be null.
-struct OptionalRequest<'l> {
-    limits: &'l Limits,
-}
-
-impl<'de> DeserializeSeed<'de> for OptionalRequest<'_> {
-    type Value = Option<Request<'de>>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_option(self)
+/// A string, or `None` for `null` when `nullable`.
+fn text<'de>(r: &mut Reader<'de>, nullable: bool) -> json::Result<Option<Cow<'de, str>>> {
+    match r.peek()? {
+        Next::String => r.string().map(Some),
+        Next::Null if nullable => r.literal(Next::Null).map(|_| None),
+        other => Err(r.error(format_args!(
+            "invalid type: {}, expected a string",
+            other.name()
+        ))),
     }
 }
 
-impl<'de> Visitor<'de> for OptionalRequest<'_> {
-    type Value = Option<Request<'de>>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an AdmissionRequest object")
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(RequestVisitor {
-            limits: self.limits,
-        })
-        .map(Some)
-    }
+/// A field holding a string or `null`, set once.
+fn text_once<'de>(
+    r: &mut Reader<'de>,
+    slot: &mut Option<Option<Cow<'de, str>>>,
+    field: &str,
+) -> json::Result<()> {
+    let value = text(r, true)?;
+    set_once(r, slot, value, field)
 }
 
-struct RequestVisitor<'l> {
-    limits: &'l Limits,
-}
-
-impl<'de> Visitor<'de> for RequestVisitor<'_> {
-    type Value = Request<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an AdmissionRequest object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Request<'de>, A::Error> {
-        let mut request = Request::default();
-        let mut uid: Option<Text> = None;
-        let (mut resource, mut sub_resource, mut namespace, mut name) = (None, None, None, None);
-        let (mut operation, mut object) = (None, None);
-        while let Some(key) = map.next_key::<Text>()? {
-            match &*key.0 {
-                "uid" => set_once(&mut uid, map.next_value()?, "uid")?,
-                "resource" => set_once(&mut resource, map.next_value()?, "resource")?,
-                "subResource" => set_once(&mut sub_resource, map.next_value()?, "subResource")?,
-                "namespace" => set_once(&mut namespace, map.next_value()?, "namespace")?,
-                "name" => set_once(&mut name, map.next_value()?, "name")?,
-                "operation" => set_once(&mut operation, map.next_value()?, "operation")?,
-                "object" => {
-                    let mut budget = Budget::new(self.limits);
-                    let pod = map.next_value_seed(Node {
-                        budget: &mut budget,
-                        place: Place::Pod,
-                        depth: 0,
-                    })?;
-                    request.overrun = budget.overrun;
-                    let pod = Some(pod).filter(|p| !p.is_null() && budget.overrun.is_none());
-                    set_once(&mut object, pod, "object")?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+fn envelope<'de>(r: &mut Reader<'de>, limits: &Limits) -> json::Result<Envelope<'de>> {
+    object(r, false, "an AdmissionReview object")?;
+    let (mut api_version, mut kind, mut request) = (None, None, None);
+    let mut first = true;
+    while let Some(key) = r.next_key(&mut first)? {
+        match &*key {
+            "apiVersion" => text_once(r, &mut api_version, "apiVersion")?,
+            "kind" => text_once(r, &mut kind, "kind")?,
+            "request" => {
+                let value = match object(r, true, "an AdmissionRequest object")? {
+                    Some(()) => Some(self::request(r, limits)?),
+                    None => None,
+                };
+                set_once(r, &mut request, value, "request")?;
             }
+            _ => r.skip()?,
         }
-        request.uid = uid.map(|t| t.0.into_owned()).unwrap_or_default();
-        request.resource = resource.flatten();
-        request.sub_resource = sub_resource.flatten();
-        request.namespace = namespace.flatten();
-        request.name = name.flatten();
-        request.operation = operation.flatten();
-        request.object = object.flatten();
-        Ok(request)
     }
+    Ok(Envelope {
+        api_version: api_version.flatten(),
+        kind: kind.flatten(),
+        request: request.flatten(),
+    })
+}
+
+/// The fields of an opened `request`.
+fn request<'de>(r: &mut Reader<'de>, limits: &Limits) -> json::Result<Request<'de>> {
+    let mut request = Request::default();
+    let (mut uid, mut resource, mut sub_resource) = (None, None, None);
+    let (mut namespace, mut name, mut operation, mut object) = (None, None, None, None);
+    let mut first = true;
+    while let Some(key) = r.next_key(&mut first)? {
+        match &*key {
+            "uid" => text_once(r, &mut uid, "uid")?,
+            "resource" => {
+                let value = match self::object(r, true, "struct Resource")? {
+                    Some(()) => Some(self::resource(r)?),
+                    None => None,
+                };
+                set_once(r, &mut resource, value, "resource")?;
+            }
+            "subResource" => text_once(r, &mut sub_resource, "subResource")?,
+            "namespace" => text_once(r, &mut namespace, "namespace")?,
+            "name" => text_once(r, &mut name, "name")?,
+            "operation" => {
+                let value = match text(r, true)? {
+                    None => None,
+                    Some(op) => Some(match &*op {
+                        "CREATE" => Operation::Create,
+                        "UPDATE" => Operation::Update,
+                        "DELETE" => Operation::Delete,
+                        "CONNECT" => Operation::Connect,
+                        other => {
+                            return Err(r.error(format_args!(
+                                "unknown variant `{other}`, expected one of `CREATE`, `UPDATE`, `DELETE`, `CONNECT`"
+                            )))
+                        }
+                    }),
+                };
+                set_once(r, &mut operation, value, "operation")?;
+            }
+            "object" => {
+                let mut builder = Builder {
+                    reader: &mut *r,
+                    budget: Budget::new(limits),
+                };
+                let pod = builder.value(Place::Pod, 0)?;
+                let overrun = builder.budget.overrun;
+                request.overrun = overrun;
+                let pod = Some(pod).filter(|p| !p.is_null() && overrun.is_none());
+                set_once(r, &mut object, pod, "object")?;
+            }
+            _ => r.skip()?,
+        }
+    }
+    request.uid = uid.flatten().map(Cow::into_owned).unwrap_or_default();
+    request.resource = resource.flatten();
+    request.sub_resource = sub_resource.flatten();
+    request.namespace = namespace.flatten();
+    request.name = name.flatten();
+    request.operation = operation.flatten();
+    request.object = object.flatten();
+    Ok(request)
+}
+
+/// The fields of an opened `request.resource`; a missing one is empty.
+fn resource<'de>(r: &mut Reader<'de>) -> json::Result<Resource<'de>> {
+    let (mut group, mut resource) = (None, None);
+    let mut first = true;
+    while let Some(key) = r.next_key(&mut first)? {
+        match &*key {
+            "group" => {
+                let value = text(r, false)?;
+                set_once(r, &mut group, value, "group")?;
+            }
+            "resource" => {
+                let value = text(r, false)?;
+                set_once(r, &mut resource, value, "resource")?;
+            }
+            _ => r.skip()?,
+        }
+    }
+    Ok(Resource {
+        group: group.flatten().unwrap_or_default(),
+        resource: resource.flatten().unwrap_or_default(),
+    })
 }
 
 /// Estimated bytes of one `Value` slot, one map entry beyond its key and
@@ -435,28 +435,86 @@ impl Place {
     }
 }
 
-/// One value of the pod, built if the budget allows, skipped otherwise.
-struct Node<'b, 'l> {
-    budget: &'b mut Budget<'l>,
-    place: Place,
-    depth: usize,
+/// Builds the pod's kept values from the reader, within the budget.
+struct Builder<'r, 'de, 'l> {
+    reader: &'r mut Reader<'de>,
+    budget: Budget<'l>,
 }
 
-impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
-    type Value = Value;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+impl Builder<'_, '_, '_> {
+    /// One value at `place`, `depth` containers below the pod: built if the
+    /// budget allows, skipped (as `Null`) otherwise.
+    fn value(&mut self, place: Place, depth: usize) -> json::Result<Value> {
         if self.budget.overrun.is_some() {
-            d.deserialize_ignored_any(IgnoredAny)?;
+            self.reader.skip()?;
             return Ok(Value::Null);
         }
-        d.deserialize_any(self)
+        match self.reader.peek()? {
+            Next::Object => {
+                self.reader.open();
+                let entered = self.enter(depth, SLOT + MAP);
+                let mut fields = Map::new();
+                let mut first = true;
+                while let Some(key) = self.reader.next_key(&mut first)? {
+                    if !entered || !place.kept(&key) || !self.budget.charge(ENTRY + key.len()) {
+                        self.reader.skip()?;
+                        continue;
+                    }
+                    let value = self.value(place.field(&key), depth + 1)?;
+                    // A repeated key replaces the earlier value in place, as
+                    // serde_json's own `Value` does (and the API server's decoder).
+                    fields.insert(key.into_owned(), value);
+                }
+                Ok(if entered {
+                    Value::Object(fields)
+                } else {
+                    Value::Null
+                })
+            }
+            Next::Array => {
+                if !self.enter(depth, SLOT) {
+                    self.reader.skip()?;
+                    return Ok(Value::Null);
+                }
+                self.reader.open();
+                let element = place.element();
+                let mut items = Vec::new();
+                let mut first = true;
+                while self.reader.next_element(&mut first)? {
+                    let item = self.value(element, depth + 1)?;
+                    if self.budget.overrun.is_some() {
+                        // The pod will not be used: skip the rest without
+                        // holding a placeholder per element (a million `{}`
+                        // would be 32 MB).
+                        self.reader.skip_rest_of_array()?;
+                        return Ok(Value::Null);
+                    }
+                    items.push(item);
+                }
+                Ok(Value::Array(items))
+            }
+            Next::String => {
+                let text = self.reader.string()?;
+                Ok(if self.budget.charge(SLOT + text.len()) {
+                    Value::String(text.into_owned())
+                } else {
+                    Value::Null
+                })
+            }
+            Next::Number => {
+                let number = self.reader.number()?;
+                Ok(self.scalar(number))
+            }
+            literal => {
+                let value = self.reader.literal(literal)?;
+                Ok(self.scalar(value))
+            }
+        }
     }
-}
 
-impl Node<'_, '_> {
     /// Charges a container (map or array) and checks its depth.
-    fn enter(&mut self, bytes: usize) -> bool {
-        if self.depth >= self.budget.limits.max_depth {
+    fn enter(&mut self, depth: usize, bytes: usize) -> bool {
+        if depth >= self.budget.limits.max_depth {
             if self.budget.overrun.is_none() {
                 self.budget.overrun = Some(Overrun::Depth {
                     limit: self.budget.limits.max_depth,
@@ -467,87 +525,11 @@ impl Node<'_, '_> {
         self.budget.charge(bytes)
     }
 
-    fn scalar(self, bytes: usize, value: Value) -> Value {
-        if self.budget.charge(bytes) {
+    fn scalar(&mut self, value: Value) -> Value {
+        if self.budget.charge(SLOT) {
             value
         } else {
             Value::Null
         }
-    }
-}
-
-impl<'de> Visitor<'de> for Node<'_, '_> {
-    type Value = Value;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-        Ok(self.scalar(SLOT, Value::Bool(v)))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-        Ok(self.scalar(SLOT, Value::from(v)))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        Ok(self.scalar(SLOT, Value::from(v)))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Ok(self.scalar(SLOT, Value::from(v)))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        Ok(self.scalar(SLOT, Value::Null))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        if self.budget.charge(SLOT + v.len()) {
-            Ok(Value::String(v.to_owned()))
-        } else {
-            Ok(Value::Null)
-        }
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        Ok(self.scalar(SLOT + v.len(), Value::String(v)))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
-        if !self.enter(SLOT) {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            return Ok(Value::Null);
-        }
-        let place = self.place.element();
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(Node {
-            budget: &mut *self.budget,
-            place,
-            depth: self.depth + 1,
-        })? {
-            if self.budget.overrun.is_some() {
-                // The pod will not be used: skip the rest without holding a
-                // placeholder per element (a million `{}` would be 32 MB).
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                return Ok(Value::Null);
-            }
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
-        if !self.enter(SLOT + MAP) {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            return Ok(Value::Null);
-        }
-        let mut fields = Map::new();
-        while let Some(Text(key)) = map.next_key::<Text>()? {
-            if !self.place.kept(&key) || !self.budget.charge(ENTRY + key.len()) {
-                map.next_value::<IgnoredAny>()?;
-                continue;
-            }
-            let value = map.next_value_seed(Node {
-                budget: &mut *self.budget,
-                place: self.place.field(&key),
-                depth: self.depth + 1,
-            })?;
-            // A repeated key replaces the earlier value in place, as
-            // serde_json's own `Value` does (and the API server's decoder).
-            fields.insert(key.into_owned(), value);
-        }
-        Ok(Value::Object(fields))
     }
 }

@@ -10,8 +10,10 @@
 //! string (see `tests::patch_is_base64_on_the_wire`).
 
 mod decode;
+mod json;
 mod policy;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
@@ -266,13 +268,13 @@ pub(crate) fn review_within(
     limits: &Limits,
 ) -> Result<Reviewed, Rejection> {
     // One pass, keeping only what a review reads. Only a body that fails is
-    // looked at again, to say what is wrong with it. UTF-8 is checked first
-    // because serde_json does not check the strings it skips.
+    // looked at again, by serde_json, to say what is wrong with it. UTF-8 is
+    // checked first, at once: the reader borrows strings from the text.
     let text = std::str::from_utf8(body)
         .map_err(|e| Rejection::BadRequest(format!("body is not JSON: not UTF-8: {e}")))?;
     let review = decode::decode(text, limits).map_err(|e| why_not_a_review(body, e))?;
-    let api_version = review.api_version.map(|t| t.0).unwrap_or_default();
-    let kind = review.kind.map(|t| t.0);
+    let api_version = review.api_version.unwrap_or_default();
+    let kind = review.kind;
     if kind.as_deref() != Some("AdmissionReview")
         || !matches!(
             &*api_version,
@@ -308,7 +310,7 @@ pub(crate) fn review_within(
                 .or_else(|| m.get("generateName"))
         })
         .and_then(Value::as_str)
-        .or(request.name.as_ref().map(|n| &*n.0))
+        .or(request.name.as_deref())
         .unwrap_or("")
         .to_string();
     let body = write_review(&api_version, &response);
@@ -317,10 +319,7 @@ pub(crate) fn review_within(
         outcome,
         mode,
         uid: request.uid,
-        namespace: request
-            .namespace
-            .map(|n| n.0.into_owned())
-            .unwrap_or_default(),
+        namespace: request.namespace.map(Cow::into_owned).unwrap_or_default(),
         pod,
         ops,
         ops_by_rule,
@@ -328,7 +327,7 @@ pub(crate) fn review_within(
 }
 
 /// The rejection for a body that did not decode as an AdmissionReview.
-fn why_not_a_review(body: &[u8], error: serde_json::Error) -> Rejection {
+fn why_not_a_review(body: &[u8], error: json::Error) -> Rejection {
     if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
         return Rejection::BadRequest(format!("body is not JSON: {e}"));
     }
@@ -352,14 +351,11 @@ fn decide(request: &Request, mode: Mode, ctx: &Context<'_>, limits: &Limits) -> 
         .resource
         .as_ref()
         .is_some_and(|r| r.group.is_empty() && r.resource == "pods");
-    let is_subresource = request
-        .sub_resource
-        .as_ref()
-        .is_some_and(|s| !s.0.is_empty());
+    let is_subresource = request.sub_resource.as_ref().is_some_and(|s| !s.is_empty());
     if !is_pod || is_subresource || request.operation != Some(Operation::Create) {
         return (response, Outcome::Ignored, Vec::new(), 0);
     }
-    let namespace = request.namespace.as_ref().map_or("", |n| &*n.0);
+    let namespace = request.namespace.as_deref().unwrap_or("");
     if ctx.policy.skip_namespaces.iter().any(|n| n == namespace) {
         response.audit_annotations.insert(
             "skipped".into(),

@@ -118,7 +118,7 @@ pub(crate) struct Resource<'de> {
 }
 
 /// Decodes a whole body (trailing bytes other than whitespace are an error).
-pub fn decode<'de>(text: &'de str, limits: &Limits) -> json::Result<Envelope<'de>> {
+pub(crate) fn decode<'de>(text: &'de str, limits: &Limits) -> json::Result<Envelope<'de>> {
     let mut reader = Reader::new(text);
     let envelope = envelope(&mut reader, limits)?;
     reader.end()?;

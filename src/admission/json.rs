@@ -19,7 +19,7 @@ use serde_json::Value;
 
 /// What is wrong with a body, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
+pub(crate) struct Error {
     message: String,
 }
 
@@ -31,7 +31,7 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-pub type Result<T> = std::result::Result<T, Error>;
+pub(crate) type Result<T> = std::result::Result<T, Error>;
 
 /// What the next value is, by its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

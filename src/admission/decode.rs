@@ -3,13 +3,13 @@
 //!
 //! The envelope (`kind`, `apiVersion`, `request.uid`, ...) is read into small
 //! structs whose strings borrow from the body where the JSON has no escapes.
-//! The pod (`request.object`) becomes a `serde_json::Value`, the engine's
-//! input, pruned while it is read: only the fields a rule, the result check
-//! or the response reads are kept (`Place::kept`); the rest (`status`,
-//! `metadata.managedFields`, other tools' annotations, what a volume source
-//! says beyond its kind and `readOnly`, an app container's `env`, `args`,
-//! probes, tolerations, ...) is skipped without allocating. It is most of a real
-//! pod's bytes and the easiest place for a hostile pod to be big. What is
+//! The pod (`request.object`) becomes a `Node` tree, the engine's input,
+//! its strings borrowed from the body, pruned while it is read: only the
+//! fields a rule, the result check or the response reads are kept
+//! (`Place::kept`); the rest (`status`, `metadata.managedFields`, other
+//! tools' annotations, what a volume source says beyond its kind and
+//! `readOnly`, an app container's `env`, `args`, probes, tolerations, ...)
+//! is skipped without allocating. It is most of a real pod's bytes and the easiest place for a hostile pod to be big. What is
 //! kept is charged against an estimate of the memory it takes and a nesting
 //! depth; past either, or past the deadline, building stops, the rest of the
 //! body is only checked as JSON, and the review answers per `on_error`
@@ -23,10 +23,9 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Instant;
 
-use kube::core::admission::Operation;
-use serde_json::{Map, Value};
-
 use super::json::{self, Next, Reader};
+use crate::harden::tree::{Members, Node};
+use kube::core::admission::Operation;
 
 use crate::harden::plan::{ANNOTATION_PREFIX, MIRROR_ANNOTATION};
 
@@ -107,7 +106,7 @@ pub struct Request<'de> {
     pub name: Option<Cow<'de, str>>,
     pub operation: Option<Operation>,
     /// The pod, pruned; `None` when absent, null, or not built (see `overrun`).
-    pub object: Option<Value>,
+    pub object: Option<Node<'de>>,
     pub overrun: Option<Overrun>,
 }
 
@@ -240,7 +239,7 @@ fn request<'de>(r: &mut Reader<'de>, limits: &Limits) -> json::Result<Request<'d
                 let pod = builder.value(Place::Pod, 0)?;
                 let overrun = builder.budget.overrun;
                 request.overrun = overrun;
-                let pod = Some(pod).filter(|p| !p.is_null() && overrun.is_none());
+                let pod = Some(pod).filter(|p| *p != Node::Null && overrun.is_none());
                 set_once(r, &mut object, pod, "object")?;
             }
             _ => r.skip()?,
@@ -279,12 +278,15 @@ fn resource<'de>(r: &mut Reader<'de>) -> json::Result<Resource<'de>> {
     })
 }
 
-/// Estimated bytes of one `Value` slot, one map entry beyond its key and
-/// value, and one map: what serde_json's `Value` with `preserve_order`
-/// (IndexMap) costs on a 64-bit target, rounded up.
-const SLOT: usize = 32;
-const ENTRY: usize = 80;
-const MAP: usize = 128;
+/// Estimated bytes of one kept value (a `Node`), one object member beyond
+/// its key's text and its value (the key and, past a dozen members, its
+/// share of the object's index), and one object's own heap, on a 64-bit
+/// target, rounded up; a vector's spare room is not counted. A string's text
+/// is charged even where it is borrowed from the body. See
+/// `tests::charges_cover_the_tree`.
+const SLOT: usize = 48;
+const ENTRY: usize = 112;
+const MAP: usize = 64;
 /// Kept values between two looks at the clock (the first value looks too, so
 /// a review that starts past its deadline builds nothing).
 const CLOCK_EVERY: u32 = 256;
@@ -441,19 +443,19 @@ struct Builder<'r, 'de, 'l> {
     budget: Budget<'l>,
 }
 
-impl Builder<'_, '_, '_> {
+impl<'de> Builder<'_, 'de, '_> {
     /// One value at `place`, `depth` containers below the pod: built if the
     /// budget allows, skipped (as `Null`) otherwise.
-    fn value(&mut self, place: Place, depth: usize) -> json::Result<Value> {
+    fn value(&mut self, place: Place, depth: usize) -> json::Result<Node<'de>> {
         if self.budget.overrun.is_some() {
             self.reader.skip()?;
-            return Ok(Value::Null);
+            return Ok(Node::Null);
         }
         match self.reader.peek()? {
             Next::Object => {
                 self.reader.open();
                 let entered = self.enter(depth, SLOT + MAP);
-                let mut fields = Map::new();
+                let mut fields = Members::default();
                 let mut first = true;
                 while let Some(key) = self.reader.next_key(&mut first)? {
                     if !entered || !place.kept(&key) || !self.budget.charge(ENTRY + key.len()) {
@@ -463,18 +465,18 @@ impl Builder<'_, '_, '_> {
                     let value = self.value(place.field(&key), depth + 1)?;
                     // A repeated key replaces the earlier value in place, as
                     // serde_json's own `Value` does (and the API server's decoder).
-                    fields.insert(key.into_owned(), value);
+                    fields.insert(key, value);
                 }
                 Ok(if entered {
-                    Value::Object(fields)
+                    Node::Object(fields)
                 } else {
-                    Value::Null
+                    Node::Null
                 })
             }
             Next::Array => {
                 if !self.enter(depth, SLOT) {
                     self.reader.skip()?;
-                    return Ok(Value::Null);
+                    return Ok(Node::Null);
                 }
                 self.reader.open();
                 let element = place.element();
@@ -487,27 +489,27 @@ impl Builder<'_, '_, '_> {
                         // holding a placeholder per element (a million `{}`
                         // would be 32 MB).
                         self.reader.skip_rest_of_array()?;
-                        return Ok(Value::Null);
+                        return Ok(Node::Null);
                     }
                     items.push(item);
                 }
-                Ok(Value::Array(items))
+                Ok(Node::Array(items))
             }
             Next::String => {
                 let text = self.reader.string()?;
                 Ok(if self.budget.charge(SLOT + text.len()) {
-                    Value::String(text.into_owned())
+                    Node::String(text)
                 } else {
-                    Value::Null
+                    Node::Null
                 })
             }
             Next::Number => {
                 let number = self.reader.number()?;
-                Ok(self.scalar(number))
+                Ok(self.scalar(Node::scalar(number)))
             }
             literal => {
                 let value = self.reader.literal(literal)?;
-                Ok(self.scalar(value))
+                Ok(self.scalar(Node::scalar(value)))
             }
         }
     }
@@ -525,11 +527,29 @@ impl Builder<'_, '_, '_> {
         self.budget.charge(bytes)
     }
 
-    fn scalar(&mut self, value: Value) -> Value {
+    fn scalar(&mut self, value: Node<'de>) -> Node<'de> {
         if self.budget.charge(SLOT) {
             value
         } else {
-            Value::Null
+            Node::Null
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hashing::HashMap;
+    use std::mem::size_of;
+
+    /// The charges are at least what the tree takes on this target.
+    #[test]
+    fn charges_cover_the_tree() {
+        assert!(SLOT >= size_of::<Node>());
+        // The member, and its entry in an index (a key, a position and a
+        // control byte, at a load factor of 7/8).
+        let indexed = (size_of::<Cow<str>>() + size_of::<usize>() + 1) * 8 / 7;
+        assert!(ENTRY >= size_of::<(Cow<str>, Node)>() + indexed);
+        assert!(MAP >= size_of::<HashMap<Cow<str>, usize>>());
     }
 }

@@ -1,7 +1,7 @@
 //! AdmissionReview bytes in -> decision -> AdmissionReview bytes out. Pure.
 //!
 //! `decode` reads the request in one bounded pass: the envelope into borrowed
-//! fields, the pod into a `Value` pruned of what no rule reads, so the patch is
+//! fields, the pod into a `Node` tree pruned of what no rule reads, so the patch is
 //! computed against the JSON the API server sent (a typed decode of the whole
 //! pod would drop or reorder fields the indices depend on). The response is
 //! written by our own `write_review`, in one buffer: kube-core's
@@ -19,13 +19,13 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use kube::core::admission::Operation;
 use serde::Serialize;
-use serde_json::Value;
 
 use decode::Request;
 pub use decode::{Limits, Overrun, MAX_DEPTH, MAX_KEPT_BYTES};
 pub use policy::{Mode, OnError, Policy};
 
-use crate::harden::{harden, Action, Location, Plan, Rule};
+use crate::harden::tree::Node;
+use crate::harden::{harden, Action, Document, Location, Plan, Rule};
 use crate::profile::Catalog;
 
 /// Most warnings a response carries; the API server keeps 4096 bytes in all.
@@ -303,13 +303,13 @@ pub(crate) fn review_within(
     let pod = request
         .object
         .as_ref()
-        .and_then(|o| o.get("metadata"))
+        .and_then(|o| o.member("metadata"))
         .and_then(|m| {
-            m.get("name")
+            m.member("name")
                 .filter(|n| n.as_str().is_some_and(|s| !s.is_empty()))
-                .or_else(|| m.get("generateName"))
+                .or_else(|| m.member("generateName"))
         })
-        .and_then(Value::as_str)
+        .and_then(Node::as_str)
         .or(request.name.as_deref())
         .unwrap_or("")
         .to_string();
@@ -365,7 +365,7 @@ fn decide(request: &Request, mode: Mode, ctx: &Context<'_>, limits: &Limits) -> 
     }
     let object = match (&request.object, request.overrun) {
         (_, Some(overrun)) => return unprocessable(response, ctx.policy.on_error, overrun),
-        (Some(o), None) if o.get("spec").is_some_and(Value::is_object) => o,
+        (Some(o), None) if o.member("spec").is_some_and(Node::is_object) => o,
         _ => {
             return cannot_process(
                 response,

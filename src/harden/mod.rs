@@ -4,6 +4,7 @@
 //! live in `rules`, shared with the Compose planner; `plan` is their pod
 //! adapter.
 
+pub mod document;
 pub mod names;
 pub mod options;
 pub mod patch;
@@ -11,9 +12,11 @@ pub mod paths;
 pub mod plan;
 pub(crate) mod rules;
 mod seed;
+pub(crate) mod tree;
 pub mod validate;
 pub mod volumes;
 
+pub use document::Document;
 pub use options::{Options, RuleMode};
 pub use patch::{render, Location};
 pub use plan::{plan, Action, Change, ContainerList, Plan, PodRef, Rule, Warning};
@@ -22,9 +25,10 @@ pub use validate::validate_pod_spec;
 use crate::hashing::{HashMap, HashSet};
 
 use crate::profile::Catalog;
-use json_patch::jsonptr::PointerBuf;
+use json_patch::jsonptr::{Pointer, PointerBuf};
 use json_patch::PatchOperation;
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use tree::{Members, Node};
 
 /// A plan and the ops that carry it out.
 #[derive(Debug, Clone)]
@@ -34,12 +38,16 @@ pub struct Hardened {
 }
 
 /// Plans and renders for the pod found at `at` inside `document`.
-pub fn harden(document: &Value, at: &Location, catalog: &Catalog, options: &Options) -> Hardened {
-    static NULL: Value = Value::Null;
+pub fn harden<D: Document>(
+    document: &D,
+    at: &Location,
+    catalog: &Catalog,
+    options: &Options,
+) -> Hardened {
     let claim_names = claim_names(document, at);
     let pod = PodRef {
-        metadata: document.pointer(&at.metadata).unwrap_or(&NULL),
-        spec: document.pointer(&at.spec).unwrap_or(&NULL),
+        metadata: document.pointer(&at.metadata),
+        spec: document.pointer(&at.spec),
         claim_names: &claim_names,
     };
     let mut plan = plan(pod, catalog, options);
@@ -71,8 +79,8 @@ pub fn harden(document: &Value, at: &Location, catalog: &Catalog, options: &Opti
 /// the result and was not wrong before: the API server's rules, and the
 /// engine's own promise that every container it made read-only (seed init
 /// containers included) is read-only.
-fn check_result(
-    document: &Value,
+fn check_result<D: Document>(
+    document: &D,
     at: &Location,
     plan: &Plan,
     ops: &[PatchOperation],
@@ -82,8 +90,8 @@ fn check_result(
         return vec!["no pod spec".into()];
     };
     // Only what the checks read is copied (a whole copy of the pod would
-    // cost more than planning it), at the spec's own place so that the ops
-    // apply as they are; the last op, the `applied` annotation, is left out.
+    // cost more than planning it), and its strings are borrowed; the last
+    // op, the `applied` annotation, is left out.
     let spec_ops = &ops[..ops.len() - 1];
     let touched: HashSet<(&str, usize)> = plan
         .changes
@@ -98,14 +106,12 @@ fn check_result(
             _ => None,
         })
         .collect();
-    let mut document = Value::Null;
     let at_spec = PointerBuf::parse(&at.spec).expect("locations are valid pointers");
-    let _ = at_spec.assign(&mut document, skeleton(sent, &touched));
-    if let Err(e) = apply_to_copy(&mut document, spec_ops) {
+    let mut after = skeleton(sent, &touched);
+    if let Err(e) = apply_to_copy(&mut after, &at_spec, spec_ops) {
         return vec![format!("the patch does not apply: {e}")];
     }
-    let after = at_spec.resolve(&document).expect("assigned above");
-    let mut problems = validate_pod_spec(after, claim_names);
+    let mut problems = validate_pod_spec(&after, claim_names);
     if !problems.is_empty() {
         // Only what the patch broke counts, not what the pod had already.
         let old: HashSet<String> = validate_pod_spec(&skeleton(sent, &touched), claim_names)
@@ -114,48 +120,50 @@ fn check_result(
         problems.retain(|p| !old.contains(p));
     }
     // By name: seed containers inserted into `initContainers` shift indices.
-    let by_name: HashMap<&str, &Value> = ["initContainers", "containers"]
+    let by_name: HashMap<&str, &Node> = ["initContainers", "containers"]
         .iter()
-        .filter_map(|f| after.member(f).and_then(Value::as_array))
+        .filter_map(|f| after.member(f).and_then(Node::as_array))
         .flatten()
         .filter_map(|c| Some((c.member("name")?.as_str()?, c)))
         .collect();
+    fn read_only<D: Document>(c: &D) -> Result<(), String> {
+        match field(c, &["securityContext", "readOnlyRootFilesystem"]).and_then(D::as_bool) {
+            Some(true) => Ok(()),
+            _ => Err(format!(
+                "container {:?} would not get a read-only root",
+                c.member("name").and_then(D::as_str).unwrap_or("")
+            )),
+        }
+    }
     for change in &plan.changes {
-        let container = match &change.action {
+        let checked = match &change.action {
             Action::SetReadOnlyRoot { .. } => match by_name.get(change.container.as_str()) {
-                Some(c) => *c,
+                Some(c) => read_only(*c),
                 None => continue,
             },
-            Action::AddInitContainer { init_container, .. } => init_container,
+            Action::AddInitContainer { init_container, .. } => read_only(init_container),
             _ => continue,
         };
-        if field(container, &["securityContext", "readOnlyRootFilesystem"])
-            != Some(&Value::Bool(true))
-        {
-            problems.push(format!(
-                "container {:?} would not get a read-only root",
-                container
-                    .member("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-            ));
-        }
+        problems.extend(checked.err());
     }
     problems
 }
 
-/// Applies `ops` as the API server would, to a copy that is thrown away
-/// whatever happens (so no rollback). `add` and `replace`, the only ops
-/// `render` writes, are applied here with each pointer token unescaped only
-/// when it has an escape: `json_patch` walks with `Value::pointer_mut`, which
-/// allocates two strings per token (7% of a review's instructions).
-fn apply_to_copy(document: &mut Value, ops: &[PatchOperation]) -> Result<(), String> {
-    use json_patch::jsonptr::{index::Index, Pointer};
-    fn walk<'v>(mut value: &'v mut Value, pointer: &Pointer) -> Option<&'v mut Value> {
+/// Applies `ops`, whose paths start at `spec`, to the copy of the spec as
+/// the API server would: `add` and `replace`, the only ops `render` writes.
+/// The copy is thrown away whatever happens (so no rollback), and each value
+/// it is given is borrowed from its op.
+fn apply_to_copy<'a>(
+    spec: &mut Node<'a>,
+    at_spec: &Pointer,
+    ops: &'a [PatchOperation],
+) -> Result<(), String> {
+    use json_patch::jsonptr::index::Index;
+    fn walk<'v, 'a>(mut value: &'v mut Node<'a>, pointer: &Pointer) -> Option<&'v mut Node<'a>> {
         for token in pointer.tokens() {
             value = match value {
-                Value::Object(_) => value.member_mut(&token.decoded())?,
-                Value::Array(items) => match token.to_index() {
+                Node::Object(_) => value.member_mut(&token.decoded())?,
+                Node::Array(items) => match token.to_index() {
                     Ok(Index::Num(i)) => items.get_mut(i)?,
                     _ => return None,
                 },
@@ -165,32 +173,36 @@ fn apply_to_copy(document: &mut Value, ops: &[PatchOperation]) -> Result<(), Str
         Some(value)
     }
     for op in ops {
-        match op {
-            PatchOperation::Add(add) => {
-                let Some((parent, last)) = add.path.split_back() else {
-                    *document = add.value.clone();
-                    continue;
-                };
-                let missing = || format!("add: nothing at {}", add.path);
-                match walk(document, parent).ok_or_else(missing)? {
-                    Value::Object(members) => {
-                        members.insert(last.decoded().into_owned(), add.value.clone());
-                    }
-                    Value::Array(items) => match last.to_index() {
-                        Ok(Index::Next) => items.push(add.value.clone()),
-                        Ok(Index::Num(i)) if i <= items.len() => items.insert(i, add.value.clone()),
-                        _ => return Err(format!("add: no index {last:?} in {parent}")),
-                    },
-                    _ => return Err(missing()),
-                }
-            }
-            PatchOperation::Replace(replace) => {
-                *walk(document, &replace.path)
-                    .ok_or_else(|| format!("replace: nothing at {}", replace.path))? =
-                    replace.value.clone();
-            }
-            other => json_patch::patch_unsafe(document, std::slice::from_ref(other))
-                .map_err(|e| e.to_string())?,
+        let (name, path, value) = match op {
+            PatchOperation::Add(add) => ("add", &add.path, &add.value),
+            PatchOperation::Replace(replace) => ("replace", &replace.path, &replace.value),
+            other => return Err(format!("{other:?}: only add and replace are checked")),
+        };
+        let missing = || format!("{name}: nothing at {path}");
+        // What lies outside the spec is not in the copy. (`strip_prefix`
+        // alone compares text, not tokens: `/specs` starts with `/spec`.)
+        let inner = path
+            .starts_with(at_spec)
+            .then(|| path.strip_prefix(at_spec))
+            .flatten()
+            .ok_or_else(missing)?;
+        let value = Node::copy_of(value);
+        if name == "replace" {
+            *walk(spec, inner).ok_or_else(missing)? = value;
+            continue;
+        }
+        let Some((parent, last)) = inner.split_back() else {
+            *spec = value;
+            continue;
+        };
+        match walk(spec, parent).ok_or_else(missing)? {
+            Node::Object(members) => members.insert(Cow::Owned(last.decoded().into_owned()), value),
+            Node::Array(items) => match last.to_index() {
+                Ok(Index::Next) => items.push(value),
+                Ok(Index::Num(i)) if i <= items.len() => items.insert(i, value),
+                _ => return Err(format!("add: no index {last:?} in {}", path)),
+            },
+            _ => return Err(missing()),
         }
     }
     Ok(())
@@ -200,23 +212,23 @@ fn apply_to_copy(document: &mut Value, ops: &[PatchOperation]) -> Result<(), Str
 /// check read, at the same indices, so that the same ops apply: names of
 /// everything, and mounts and security context of the `touched` containers
 /// (the others are unchanged, so they cannot have new problems).
-fn skeleton(spec: &Value, touched: &HashSet<(&str, usize)>) -> Value {
-    let mut out = Map::new();
-    let keep = |item: &Value, members: &[&str]| -> Value {
-        let mut kept = Map::with_capacity(members.len());
+fn skeleton<'a, D: Document>(spec: &'a D, touched: &HashSet<(&str, usize)>) -> Node<'a> {
+    fn keep<'a, D: Document>(item: &'a D, members: &[&'static str]) -> Node<'a> {
+        let mut kept = Members::default();
         for m in members {
             if let Some(v) = item.member(m) {
-                kept.insert((*m).to_string(), v.clone());
+                kept.insert(Cow::Borrowed(*m), Node::copy_of(v));
             }
         }
-        Value::Object(kept)
-    };
-    if let Some(volumes) = spec.member("volumes").and_then(Value::as_array) {
+        Node::Object(kept)
+    }
+    let mut out = Members::default();
+    if let Some(volumes) = spec.member("volumes").and_then(D::as_array) {
         let names = volumes.iter().map(|v| keep(v, &["name"])).collect();
-        out.insert("volumes".into(), Value::Array(names));
+        out.insert(Cow::Borrowed("volumes"), Node::Array(names));
     }
     for list in ["initContainers", "containers", "ephemeralContainers"] {
-        if let Some(containers) = spec.member(list).and_then(Value::as_array) {
+        if let Some(containers) = spec.member(list).and_then(D::as_array) {
             let members = ["name", "volumeMounts", "volumeDevices", "securityContext"];
             let kept = containers
                 .iter()
@@ -226,67 +238,30 @@ fn skeleton(spec: &Value, touched: &HashSet<(&str, usize)>) -> Value {
                     false => keep(c, &members[..1]),
                 })
                 .collect();
-            out.insert(list.into(), Value::Array(kept));
+            out.insert(Cow::Borrowed(list), Node::Array(kept));
         }
     }
-    Value::Object(out)
+    Node::Object(out)
 }
 
 /// The value at `keys` below `value`, one object member per key: what
 /// `Value::pointer` finds for a literal path, without unescaping (and
 /// allocating) each of its tokens.
-pub(crate) fn field<'v>(value: &'v Value, keys: &[&str]) -> Option<&'v Value> {
+pub(crate) fn field<'v, D: Document>(value: &'v D, keys: &[&str]) -> Option<&'v D> {
     keys.iter().try_fold(value, |v, k| v.member(k))
 }
 
-/// Objects with at most this many members are searched entry by entry.
-const SCANNED_MEMBERS: usize = 12;
-
-/// `Value::get` for a member, as the engine reads pods. A pod's objects are
-/// small, and `serde_json`'s ordered map hashes every key looked up with
-/// SipHash: comparing a dozen short keys costs less than hashing one (the
-/// 9.6 KB fixture's four containers alone look up about 120). Larger
-/// objects are hashed, so a lookup stays O(1) whatever a pod holds.
-pub(crate) trait Member {
-    fn member(&self, key: &str) -> Option<&Value>;
-    fn member_mut(&mut self, key: &str) -> Option<&mut Value>;
-}
-
-impl Member for Value {
-    fn member(&self, key: &str) -> Option<&Value> {
-        let Value::Object(members) = self else {
-            return None;
-        };
-        if members.len() > SCANNED_MEMBERS {
-            return members.get(key);
-        }
-        members.iter().find_map(|(k, v)| (k == key).then_some(v))
-    }
-
-    fn member_mut(&mut self, key: &str) -> Option<&mut Value> {
-        let Value::Object(members) = self else {
-            return None;
-        };
-        if members.len() > SCANNED_MEMBERS {
-            return members.get_mut(key);
-        }
-        members
-            .iter_mut()
-            .find_map(|(k, v)| (k == key).then_some(v))
-    }
-}
-
 /// The names of a StatefulSet's claim templates, which mounts may name.
-pub fn claim_names(document: &Value, at: &Location) -> Vec<String> {
+pub fn claim_names<D: Document>(document: &D, at: &Location) -> Vec<String> {
     at.claims
         .as_deref()
         .and_then(|p| document.pointer(p))
-        .and_then(Value::as_array)
+        .and_then(D::as_array)
         .into_iter()
         .flatten()
         .filter_map(|c| {
             field(c, &["metadata", "name"])
-                .and_then(Value::as_str)
+                .and_then(D::as_str)
                 .map(str::to_string)
         })
         .collect()

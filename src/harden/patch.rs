@@ -15,7 +15,7 @@ use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
 use serde_json::{json, Map, Value};
 
 use super::plan::{Action, ContainerRef, Plan, PodRef, APPLIED_ANNOTATION};
-use super::Member;
+use super::Document;
 
 /// Where the pod's metadata and spec sit in the document being patched, as
 /// JSON pointers: `/metadata` and `/spec` for a Pod, `/spec/template/metadata`
@@ -80,13 +80,13 @@ fn container_base(spec: &str, c: ContainerRef) -> String {
     base
 }
 
-fn container<'a>(pod: PodRef<'a>, c: ContainerRef) -> &'a Value {
-    &pod.spec[c.list.field()][c.index]
+fn container<'a, D: Document>(pod: PodRef<'a, D>, c: ContainerRef) -> Option<&'a D> {
+    pod.spec_member(c.list.field())?.as_array()?.get(c.index)
 }
 
 /// Renders the plan's ops, in a stable order: edits of existing entries
 /// first, appends after, the `applied` annotation last.
-pub fn render(plan: &Plan, pod: PodRef<'_>, at: &Location) -> Vec<PatchOperation> {
+pub fn render<D: Document>(plan: &Plan, pod: PodRef<'_, D>, at: &Location) -> Vec<PatchOperation> {
     let mut ops = Vec::new();
     // Grouped by container in a map: a scan per mount is quadratic.
     let mut new_mounts: BTreeMap<(usize, usize), (ContainerRef, Vec<Value>)> = BTreeMap::new();
@@ -97,13 +97,17 @@ pub fn render(plan: &Plan, pod: PodRef<'_>, at: &Location) -> Vec<PatchOperation
         match &change.action {
             Action::SetReadOnlyRoot { container: c } => {
                 let base = container_base(&at.spec, *c);
-                match container(pod, *c).member("securityContext") {
-                    Some(Value::Object(sc)) if sc.contains_key("readOnlyRootFilesystem") => ops
-                        .push(PatchOperation::Replace(ReplaceOperation {
+                let security = container(pod, *c)
+                    .and_then(|c| c.member("securityContext"))
+                    .filter(|sc| sc.is_object());
+                match security {
+                    Some(sc) if sc.member("readOnlyRootFilesystem").is_some() => {
+                        ops.push(PatchOperation::Replace(ReplaceOperation {
                             path: pointer(&base, &["securityContext", "readOnlyRootFilesystem"]),
                             value: json!(true),
-                        })),
-                    Some(Value::Object(_)) => ops.push(add(
+                        }))
+                    }
+                    Some(_) => ops.push(add(
                         pointer(&base, &["securityContext", "readOnlyRootFilesystem"]),
                         json!(true),
                     )),
@@ -167,20 +171,20 @@ pub fn render(plan: &Plan, pod: PodRef<'_>, at: &Location) -> Vec<PatchOperation
         let base = container_base(&at.spec, c);
         append(
             &mut ops,
-            container(pod, c).member("volumeMounts"),
+            container(pod, c).and_then(|c| c.member("volumeMounts")),
             pointer(&base, &["volumeMounts"]),
             mounts,
         );
     }
     append(
         &mut ops,
-        pod.spec.member("volumes"),
+        pod.spec_member("volumes"),
         pointer(&at.spec, &["volumes"]),
         new_volumes,
     );
     append(
         &mut ops,
-        pod.spec.member("initContainers"),
+        pod.spec_member("initContainers"),
         pointer(&at.spec, &["initContainers"]),
         new_inits,
     );
@@ -201,16 +205,16 @@ pub fn render(plan: &Plan, pod: PodRef<'_>, at: &Location) -> Vec<PatchOperation
 }
 
 /// Appends with `/-` to an existing array; adds the whole array otherwise.
-fn append(
+fn append<D: Document>(
     ops: &mut Vec<PatchOperation>,
-    existing: Option<&Value>,
+    existing: Option<&D>,
     path: PointerBuf,
     items: Vec<Value>,
 ) {
     if items.is_empty() {
         return;
     }
-    if let Some(Value::Array(_)) = existing {
+    if existing.and_then(D::as_array).is_some() {
         for item in items {
             let mut p = path.clone();
             p.push_back("-");
@@ -223,12 +227,15 @@ fn append(
 
 /// `pod-hardener.dev/applied`: per container, what was done, merged with what
 /// an earlier pass recorded (a re-invocation hardens a late sidecar).
-fn applied_annotation(plan: &Plan, pod: PodRef<'_>, at: &Location) -> PatchOperation {
+fn applied_annotation<D: Document>(
+    plan: &Plan,
+    pod: PodRef<'_, D>,
+    at: &Location,
+) -> PatchOperation {
     let mut summary: BTreeMap<String, Vec<String>> = pod
-        .metadata
-        .member("annotations")
-        .and_then(|a| a.get(APPLIED_ANNOTATION))
-        .and_then(Value::as_str)
+        .annotations()
+        .and_then(|a| a.member(APPLIED_ANNOTATION))
+        .and_then(D::as_str)
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default();
     // Items already listed, per container: a scan per item is quadratic.
@@ -255,9 +262,9 @@ fn applied_annotation(plan: &Plan, pod: PodRef<'_>, at: &Location) -> PatchOpera
         }
     }
     let value = serde_json::to_string(&summary).expect("strings serialise");
-    match pod.metadata {
-        Value::Object(m) => match m.get("annotations") {
-            Some(Value::Object(_)) => add(
+    match pod.metadata.filter(|m| m.is_object()) {
+        Some(m) => match m.member("annotations") {
+            Some(a) if a.is_object() => add(
                 pointer(&at.metadata, &["annotations", APPLIED_ANNOTATION]),
                 json!(value),
             ),
@@ -266,7 +273,7 @@ fn applied_annotation(plan: &Plan, pod: PodRef<'_>, at: &Location) -> PatchOpera
                 json!({ APPLIED_ANNOTATION: value }),
             ),
         },
-        _ => {
+        None => {
             let mut annotations = Map::new();
             annotations.insert(APPLIED_ANNOTATION.into(), json!(value));
             add(

@@ -25,7 +25,7 @@ use super::rules::writable_paths::{self, Decision, Nesting};
 use super::rules::{self, Access, Mount, Mounts, WritablePath, WritablePaths};
 use super::seed;
 use super::volumes::{Access as VolumeAccess, Volumes};
-use super::Member;
+use super::Document;
 use crate::profile::model::{Medium, WritablePathSpec};
 use crate::profile::validate::writable_path_problem;
 use crate::profile::{Catalog, Resolution};
@@ -179,28 +179,44 @@ impl Plan {
 }
 
 /// A pod (or pod template): its metadata and spec, as sent.
-#[derive(Debug, Clone, Copy)]
-pub struct PodRef<'a> {
-    /// `Value::Null` when a template has no metadata.
-    pub metadata: &'a Value,
-    pub spec: &'a Value,
+#[derive(Debug)]
+pub struct PodRef<'a, D> {
+    /// `None` when a template has no metadata.
+    pub metadata: Option<&'a D>,
+    pub spec: Option<&'a D>,
     /// Names that are volumes without being in `spec.volumes` (a StatefulSet's
     /// claim templates).
     pub claim_names: &'a [String],
 }
 
-impl<'a> PodRef<'a> {
+impl<D> Clone for PodRef<'_, D> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<D> Copy for PodRef<'_, D> {}
+
+impl<'a, D: Document> PodRef<'a, D> {
+    /// The member `key` of the spec.
+    pub(crate) fn spec_member(&self, key: &str) -> Option<&'a D> {
+        self.spec?.member(key)
+    }
+
+    pub(crate) fn annotations(&self) -> Option<&'a D> {
+        self.metadata?.member("annotations")
+    }
+
     fn annotation(&self, key: &str) -> Option<&'a str> {
-        self.metadata.member("annotations")?.member(key)?.as_str()
+        self.annotations()?.member(key)?.as_str()
     }
 
     /// The annotation `<prefix><container>`, its key built only when the
     /// pod has annotations at all (most keep none of ours).
     fn container_annotation(&self, prefix: &str, container: &str) -> Option<&'a str> {
-        let annotations = self.metadata.member("annotations")?;
-        if annotations.as_object()?.is_empty() {
-            return None;
-        }
+        let annotations = self.annotations()?;
+        // Not an object, or an empty one.
+        annotations.entries().next()?;
         let mut key = String::with_capacity(prefix.len() + container.len());
         key.push_str(prefix);
         key.push_str(container);
@@ -210,17 +226,13 @@ impl<'a> PodRef<'a> {
 
 /// A container's mounts read into the rules' model: `volumeMounts` (with
 /// their index as sent) then `volumeDevices`.
-fn read_mounts(c: &Value, volumes: &Volumes<'_>) -> Mounts {
+fn read_mounts<D: Document>(c: &D, volumes: &Volumes<'_>) -> Mounts {
     let mut mounts = Mounts::default();
-    let field = |f: &str| c.member(f).and_then(Value::as_array).into_iter().flatten();
+    let field = |f: &str| c.member(f).and_then(D::as_array).into_iter().flatten();
     for (i, m) in field("volumeMounts").enumerate() {
-        let text = |k: &str| {
-            m.member(k)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-        };
+        let text = |k: &str| m.member(k).and_then(D::as_str).filter(|s| !s.is_empty());
         let class = text("name").and_then(|n| volumes.get(n));
-        let access = if m.member("readOnly").and_then(Value::as_bool) == Some(true) {
+        let access = if m.member("readOnly").and_then(D::as_bool) == Some(true) {
             Access::ReadOnly("a read-only mount")
         } else {
             match class.map(|c| c.access) {
@@ -245,7 +257,7 @@ fn read_mounts(c: &Value, volumes: &Volumes<'_>) -> Mounts {
     }
     for d in field("volumeDevices") {
         // A block device file, never a directory.
-        let r = resolve(d.member("devicePath").and_then(Value::as_str).unwrap_or(""));
+        let r = resolve(d.member("devicePath").and_then(D::as_str).unwrap_or(""));
         mounts.push(Mount {
             source: None,
             path: r.clean,
@@ -273,14 +285,14 @@ fn short(message: String) -> String {
 /// A pod that only schedules on Windows nodes: by `spec.os.name`, by
 /// `nodeSelector`, or by a required node affinity every term of which pins
 /// the OS to Windows.
-fn targets_windows(spec: &Value) -> bool {
+fn targets_windows<D: Document>(spec: &D) -> bool {
     const OS_LABELS: [&str; 2] = ["kubernetes.io/os", "beta.kubernetes.io/os"];
-    if field(spec, &["os", "name"]).and_then(Value::as_str) == Some("windows") {
+    if field(spec, &["os", "name"]).and_then(D::as_str) == Some("windows") {
         return true;
     }
     if OS_LABELS
         .iter()
-        .any(|l| field(spec, &["nodeSelector", *l]).and_then(Value::as_str) == Some("windows"))
+        .any(|l| field(spec, &["nodeSelector", *l]).and_then(D::as_str) == Some("windows"))
     {
         return true;
     }
@@ -290,36 +302,37 @@ fn targets_windows(spec: &Value) -> bool {
         "requiredDuringSchedulingIgnoredDuringExecution",
         "nodeSelectorTerms",
     ];
-    let terms = field(spec, &required).and_then(Value::as_array);
+    let terms = field(spec, &required).and_then(D::as_array);
     terms.is_some_and(|terms| {
         !terms.is_empty()
             && terms.iter().all(|t| {
                 t.member("matchExpressions")
-                    .and_then(Value::as_array)
+                    .and_then(D::as_array)
                     .into_iter()
                     .flatten()
                     .any(|e| {
-                        let values = e.member("values").and_then(Value::as_array);
+                        let values = e.member("values").and_then(D::as_array);
                         e.member("key")
-                            .and_then(Value::as_str)
+                            .and_then(D::as_str)
                             .is_some_and(|k| OS_LABELS.contains(&k))
-                            && e.member("operator").and_then(Value::as_str) == Some("In")
-                            && values
-                                .is_some_and(|v| !v.is_empty() && v.iter().all(|x| x == "windows"))
+                            && e.member("operator").and_then(D::as_str) == Some("In")
+                            && values.is_some_and(|v| {
+                                !v.is_empty() && v.iter().all(|x| x.as_str() == Some("windows"))
+                            })
                     })
             })
     })
 }
 
 /// Why a container can undo a read-only root (remount `/` read-write).
-fn can_remount_root(c: &Value) -> Option<&'static str> {
+fn can_remount_root<D: Document>(c: &D) -> Option<&'static str> {
     let sc = c.member("securityContext")?;
-    if sc.member("privileged").and_then(Value::as_bool) == Some(true) {
+    if sc.member("privileged").and_then(D::as_bool) == Some(true) {
         return Some("privileged");
     }
-    let adds = field(sc, &["capabilities", "add"]).and_then(Value::as_array)?;
+    let adds = field(sc, &["capabilities", "add"]).and_then(D::as_array)?;
     adds.iter()
-        .filter_map(Value::as_str)
+        .filter_map(D::as_str)
         .any(|cap| {
             let cap = cap.trim_start_matches("CAP_").trim_start_matches("cap_");
             cap.eq_ignore_ascii_case("SYS_ADMIN") || cap.eq_ignore_ascii_case("ALL")
@@ -328,7 +341,7 @@ fn can_remount_root(c: &Value) -> Option<&'static str> {
 }
 
 /// Decides every change for one pod.
-pub fn plan<'p>(pod: PodRef<'p>, catalog: &Catalog, options: &Options) -> Plan {
+pub fn plan<'p, D: Document>(pod: PodRef<'p, D>, catalog: &Catalog, options: &Options) -> Plan {
     let mut plan = Plan::default();
     let pod_warning = |plan: &mut Plan, message: String| {
         plan.warnings.push(Warning {
@@ -355,19 +368,18 @@ pub fn plan<'p>(pod: PodRef<'p>, catalog: &Catalog, options: &Options) -> Plan {
         plan.skipped = Some("mirror pod (static pods cannot be changed)".into());
         return plan;
     }
-    if targets_windows(pod.spec) {
+    if pod.spec.is_some_and(targets_windows) {
         plan.skipped = Some("Windows pod (no read-only root filesystem on Windows)".into());
         return plan;
     }
 
     let list = |f: &str| {
-        pod.spec
-            .member(f)
-            .and_then(Value::as_array)
+        pod.spec_member(f)
+            .and_then(D::as_array)
             .into_iter()
             .flatten()
     };
-    let name_of = |c: &'p Value| c.member("name").and_then(Value::as_str);
+    let name_of = |c: &'p D| c.member("name").and_then(D::as_str);
     let hardenable: HashSet<&str> = list("initContainers")
         .chain(list("containers"))
         .filter_map(name_of)
@@ -408,13 +420,7 @@ pub fn plan<'p>(pod: PodRef<'p>, catalog: &Catalog, options: &Options) -> Plan {
         None => HashSet::default(),
     };
     // Tuning annotations that name no container would silently do nothing.
-    for key in pod
-        .metadata
-        .member("annotations")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flat_map(|a| a.keys())
-    {
+    for (key, _) in pod.annotations().into_iter().flat_map(D::entries) {
         let named = key
             .strip_prefix(WRITABLE_PATHS_ANNOTATION)
             .or_else(|| key.strip_prefix(PROFILE_ANNOTATION));
@@ -426,7 +432,7 @@ pub fn plan<'p>(pod: PodRef<'p>, catalog: &Catalog, options: &Options) -> Plan {
         }
     }
 
-    let volumes = Volumes::new(pod.spec, pod.claim_names);
+    let volumes = Volumes::new(pod.spec_member("volumes"), pod.claim_names);
     let mut volume_names: HashSet<String> = list("volumes")
         .filter_map(name_of)
         .map(str::to_string)
@@ -448,7 +454,7 @@ pub fn plan<'p>(pod: PodRef<'p>, catalog: &Catalog, options: &Options) -> Plan {
         pod,
     };
     for list in [ContainerList::Init, ContainerList::App] {
-        let containers = pod.spec.member(list.field()).and_then(Value::as_array);
+        let containers = pod.spec_member(list.field()).and_then(D::as_array);
         for (index, container) in containers.into_iter().flatten().enumerate() {
             let at = ContainerRef { list, index };
             ctx.container(at, container, &skip_containers);
@@ -459,15 +465,15 @@ pub fn plan<'p>(pod: PodRef<'p>, catalog: &Catalog, options: &Options) -> Plan {
 
 /// Rule 1's question about one container: where it is, its name and spec,
 /// the rule's mode, and the directories a secret mount must not sit on.
-struct SecretRule<'a> {
+struct SecretRule<'a, D> {
     at: ContainerRef,
     name: &'a str,
-    container: &'a Value,
+    container: &'a D,
     mode: RuleMode,
     places: &'a Places<'a>,
 }
 
-struct Ctx<'a, 'p> {
+struct Ctx<'a, 'p, D> {
     plan: &'a mut Plan,
     catalog: &'a Catalog,
     options: &'a Options,
@@ -478,10 +484,10 @@ struct Ctx<'a, 'p> {
     shared_dirs: &'a HashSet<Cow<'a, str>>,
     /// Seed container names the `applied` annotation records.
     seeds_listed: &'a HashSet<String>,
-    pod: PodRef<'p>,
+    pod: PodRef<'p, D>,
 }
 
-impl<'a> Ctx<'a, '_> {
+impl<'a, D: Document> Ctx<'a, '_, D> {
     /// Records a warning; a long container name is abbreviated first so that
     /// the path at the end of the message survives the length limit.
     fn warn(&mut self, container: &str, message: String) {
@@ -530,9 +536,9 @@ impl<'a> Ctx<'a, '_> {
         catalog.resolve(image)
     }
 
-    fn container(&mut self, at: ContainerRef, c: &Value, skip: &HashSet<&str>) {
-        let name = c.member("name").and_then(Value::as_str).unwrap_or("");
-        let image = c.member("image").and_then(Value::as_str).unwrap_or("");
+    fn container(&mut self, at: ContainerRef, c: &D, skip: &HashSet<&str>) {
+        let name = c.member("name").and_then(D::as_str).unwrap_or("");
+        let image = c.member("image").and_then(D::as_str).unwrap_or("");
         let resolution = self.resolve(name, image);
         let mut report = ContainerReport {
             name: name.to_string(),
@@ -576,7 +582,7 @@ impl<'a> Ctx<'a, '_> {
             rules::secret_mode(self.options.secret_mounts, resolution.secret_mounts());
         if secret_mode != RuleMode::Off {
             let mut own: HashSet<String> = wanted.list().iter().map(|w| w.key.clone()).collect();
-            if let Some(wd) = c.member("workingDir").and_then(Value::as_str) {
+            if let Some(wd) = c.member("workingDir").and_then(D::as_str) {
                 own.insert(key(wd).into_owned());
             }
             own.extend(resolution.app_dirs().iter().map(|d| key(d).into_owned()));
@@ -606,7 +612,7 @@ impl<'a> Ctx<'a, '_> {
         let current = c
             .member("securityContext")
             .and_then(|s| s.member("readOnlyRootFilesystem"))
-            .and_then(Value::as_bool);
+            .and_then(D::as_bool);
         let root = read_only_root::decide(current, read_only_root, self.options);
         let consequence = if matches!(root, Root::AlreadyReadOnly | Root::Set { .. }) {
             "writes fail on the read-only root"
@@ -718,7 +724,7 @@ impl<'a> Ctx<'a, '_> {
 
     /// Rule 1 as JSON Patch: moves (in enforce mode) and `readOnly: true` on
     /// every secret mount, which Compose has no counterpart of.
-    fn secret_rule(&mut self, rule: &SecretRule<'_>, mounts: &mut Mounts) {
+    fn secret_rule(&mut self, rule: &SecretRule<'_, D>, mounts: &mut Mounts) {
         let &SecretRule {
             at,
             name,
@@ -726,7 +732,7 @@ impl<'a> Ctx<'a, '_> {
             mode,
             places,
         } = rule;
-        let raw = c.member("volumeMounts").and_then(Value::as_array);
+        let raw = c.member("volumeMounts").and_then(D::as_array);
         let enforce = mode == RuleMode::Enforce;
         let decisions = secret_mounts::decide(mounts, places, Destination::Free, enforce, &|p| {
             key_of(p).into_owned()
@@ -775,7 +781,7 @@ impl<'a> Ctx<'a, '_> {
             let read_only = raw
                 .and_then(|r| r.get(index))
                 .and_then(|m| m.member("readOnly"))
-                .and_then(Value::as_bool)
+                .and_then(D::as_bool)
                 == Some(true);
             if !read_only {
                 let now = mounts.list()[decision.id].path.clone();
@@ -806,7 +812,7 @@ impl<'a> Ctx<'a, '_> {
         &mut self,
         at: ContainerRef,
         name: &str,
-        c: &Value,
+        c: &D,
         wanted: &WritablePaths,
         mounts: &mut Mounts,
     ) {
@@ -895,7 +901,7 @@ impl<'a> Ctx<'a, '_> {
                 format!(
                     "{} must stay writable for image {}",
                     wp.path,
-                    c.member("image").and_then(Value::as_str).unwrap_or("")
+                    c.member("image").and_then(D::as_str).unwrap_or("")
                 ),
             );
             // `wanted` holds the path cleaned and its key already.

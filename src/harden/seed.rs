@@ -13,7 +13,7 @@ use crate::hashing::HashSet;
 use serde_json::{json, Value};
 
 use super::volumes::Volumes;
-use super::Member;
+use super::Document;
 
 const STAGING: &str = "/ph-seed/";
 const SCRIPT_HEAD: &str = "set -e";
@@ -27,7 +27,7 @@ fn copy_step(path: &str, i: usize) -> String {
 }
 
 /// The init container for `seeds` (path, volume) of container `c`.
-pub fn build(name: String, c: &Value, seeds: &[(String, String)]) -> Value {
+pub fn build<D: Document>(name: String, c: &D, seeds: &[(String, String)]) -> Value {
     let mut script = String::from(SCRIPT_HEAD);
     let mut mounts = Vec::new();
     for (i, (path, volume)) in seeds.iter().enumerate() {
@@ -37,20 +37,20 @@ pub fn build(name: String, c: &Value, seeds: &[(String, String)]) -> Value {
     // A `securityContext: null` (Helm output) must not be cloned: the seed
     // container would stay writable.
     let mut security = match c.member("securityContext") {
-        Some(Value::Object(sc)) => Value::Object(sc.clone()),
+        Some(sc) if sc.is_object() => sc.to_value(),
         _ => json!({}),
     };
     security["readOnlyRootFilesystem"] = json!(true);
     let mut init = json!({
         "name": name,
-        "image": c.member("image").cloned().unwrap_or(Value::Null),
+        "image": c.member("image").map_or(Value::Null, D::to_value),
         "command": ["/bin/sh", "-c", script],
         "volumeMounts": mounts,
         "securityContext": security,
     });
     for field in ["imagePullPolicy", "resources"] {
         if let Some(v) = c.member(field) {
-            init[field] = v.clone();
+            init[field] = v.to_value();
         }
     }
     init
@@ -84,8 +84,8 @@ fn parse_script(script: &str) -> Option<Vec<String>> {
 
 /// `c` is a seed container this engine wrote (see the module doc).
 /// `listed` are the names the `applied` annotation records as seeds.
-pub(crate) fn is_ours(c: &Value, listed: &HashSet<String>, volumes: &Volumes<'_>) -> bool {
-    let name = c.member("name").and_then(Value::as_str).unwrap_or("");
+pub(crate) fn is_ours<D: Document>(c: &D, listed: &HashSet<String>, volumes: &Volumes<'_>) -> bool {
+    let name = c.member("name").and_then(D::as_str).unwrap_or("");
     if !listed.contains(name) {
         return false;
     }
@@ -94,33 +94,37 @@ pub(crate) fn is_ours(c: &Value, listed: &HashSet<String>, volumes: &Volumes<'_>
             return false;
         }
     }
-    if super::field(c, &["securityContext", "readOnlyRootFilesystem"]) != Some(&Value::Bool(true)) {
+    if super::field(c, &["securityContext", "readOnlyRootFilesystem"]).and_then(D::as_bool)
+        != Some(true)
+    {
         return false;
     }
-    let command = c.member("command").and_then(Value::as_array);
-    let script = match command.map(Vec::as_slice) {
-        Some([sh, dash_c, script]) if sh == "/bin/sh" && dash_c == "-c" => script.as_str(),
+    let command = c.member("command").and_then(D::as_array);
+    let script = match command {
+        Some([sh, dash_c, script])
+            if sh.as_str() == Some("/bin/sh") && dash_c.as_str() == Some("-c") =>
+        {
+            script.as_str()
+        }
         _ => None,
     };
     let Some(paths) = script.and_then(parse_script) else {
         return false;
     };
-    let empty = Vec::new();
     let mounts = c
         .member("volumeMounts")
-        .and_then(Value::as_array)
-        .unwrap_or(&empty);
+        .and_then(D::as_array)
+        .unwrap_or_default();
     mounts.len() == paths.len()
         && !paths.is_empty()
         && mounts.iter().enumerate().all(|(i, m)| {
-            let fields_ok = m
-                .as_object()
-                .is_some_and(|o| o.keys().all(|k| k == "name" || k == "mountPath"));
+            let fields_ok =
+                m.is_object() && m.entries().all(|(k, _)| k == "name" || k == "mountPath");
             let staging = format!("{STAGING}{i}");
             fields_ok
-                && m.member("mountPath").and_then(Value::as_str) == Some(staging.as_str())
+                && m.member("mountPath").and_then(D::as_str) == Some(staging.as_str())
                 && m.member("name")
-                    .and_then(Value::as_str)
+                    .and_then(D::as_str)
                     .and_then(|n| volumes.get(n))
                     .is_some_and(|v| v.empty_dir)
         })

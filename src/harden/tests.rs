@@ -522,16 +522,16 @@ fn a_result_failing_validation_is_never_sent() {
     let c = catalog();
     let mut plan = plan::plan(
         PodRef {
-            metadata: &doc["metadata"],
-            spec: &doc["spec"],
+            metadata: doc.get("metadata"),
+            spec: doc.get("spec"),
             claim_names: &[],
         },
         &c,
         &Options::default(),
     );
     let pod_ref = PodRef {
-        metadata: &doc["metadata"],
-        spec: &doc["spec"],
+        metadata: doc.get("metadata"),
+        spec: doc.get("spec"),
         claim_names: &[],
     };
     let ops = render(&plan, pod_ref, &Location::pod());

@@ -3,20 +3,18 @@
 
 use crate::hashing::HashSet;
 
-use serde_json::Value;
-
 use super::paths::key;
-use super::Member;
+use super::Document;
 use crate::profile::validate::is_dns_label;
 
 /// Problems the API server would reject the pod spec for; empty when valid.
 /// `claim_names` are a StatefulSet's claim templates, which mounts may name.
-pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
+pub fn validate_pod_spec<D: Document>(spec: &D, claim_names: &[String]) -> Vec<String> {
     let mut problems = Vec::new();
-    let volumes = spec.member("volumes").and_then(Value::as_array);
+    let volumes = spec.member("volumes").and_then(D::as_array);
     let mut volume_names = HashSet::default();
     for v in volumes.into_iter().flatten() {
-        let name = v.member("name").and_then(Value::as_str).unwrap_or("");
+        let name = v.member("name").and_then(D::as_str).unwrap_or("");
         if !is_dns_label(name) {
             problems.push(format!("volume name {name:?} is not a DNS-1123 label"));
         }
@@ -35,11 +33,11 @@ pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
     for list in ["initContainers", "containers", "ephemeralContainers"] {
         for c in spec
             .member(list)
-            .and_then(Value::as_array)
+            .and_then(D::as_array)
             .into_iter()
             .flatten()
         {
-            let name = c.member("name").and_then(Value::as_str).unwrap_or("");
+            let name = c.member("name").and_then(D::as_str).unwrap_or("");
             if !is_dns_label(name) {
                 problems.push(format!(
                     "{list}: container name {name:?} is not a DNS-1123 label"
@@ -52,12 +50,12 @@ pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
             resolved.clear();
             for m in c
                 .member("volumeMounts")
-                .and_then(Value::as_array)
+                .and_then(D::as_array)
                 .into_iter()
                 .flatten()
             {
-                let vol = m.member("name").and_then(Value::as_str).unwrap_or("");
-                let path = m.member("mountPath").and_then(Value::as_str).unwrap_or("");
+                let vol = m.member("name").and_then(D::as_str).unwrap_or("");
+                let path = m.member("mountPath").and_then(D::as_str).unwrap_or("");
                 if !volume_names.contains(vol) {
                     problems.push(format!(
                         "{list}[{name}]: mount {path} names no volume {vol:?}"
@@ -77,11 +75,11 @@ pub fn validate_pod_spec(spec: &Value, claim_names: &[String]) -> Vec<String> {
             }
             for d in c
                 .member("volumeDevices")
-                .and_then(Value::as_array)
+                .and_then(D::as_array)
                 .into_iter()
                 .flatten()
             {
-                let path = d.member("devicePath").and_then(Value::as_str).unwrap_or("");
+                let path = d.member("devicePath").and_then(D::as_str).unwrap_or("");
                 if paths.contains(path) || resolved.contains(&key(path)) {
                     problems.push(format!(
                         "{list}[{name}]: devicePath {path} must not be a mountPath"

@@ -5,8 +5,7 @@
 
 use crate::hashing::HashMap;
 
-use super::Member;
-use serde_json::Value;
+use super::{field, Document};
 
 /// How a volume can be mounted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,22 +59,20 @@ const WRITABLE: [&str; 4] = ["emptyDir", "hostPath", "gitRepo", "ephemeral"];
 
 impl VolumeClass {
     /// Classifies one entry of `spec.volumes`.
-    pub fn of(volume: &Value) -> VolumeClass {
+    pub fn of<D: Document>(volume: &D) -> VolumeClass {
         // The members present, read once: a volume has two or three, and
         // looking each of thirty kinds up would hash thirty keys.
         let present: Vec<&str> = volume
-            .as_object()
-            .into_iter()
-            .flatten()
+            .entries()
             .filter(|(_, v)| !v.is_null())
-            .map(|(k, _)| k.as_str())
+            .map(|(k, _)| k)
             .collect();
         let has = |k: &str| present.contains(&k);
         let secret = has("secret")
             || volume
                 .member("projected")
                 .and_then(|p| p.member("sources"))
-                .and_then(Value::as_array)
+                .and_then(D::as_array)
                 .is_some_and(|s| s.iter().any(|src| src.member("secret").is_some()));
         let access = if let Some(kind) = ALWAYS_READ_ONLY.iter().find(|k| has(k)) {
             Access::ReadOnly(if *kind == "image" {
@@ -84,7 +81,7 @@ impl VolumeClass {
                 "a read-only volume kind"
             })
         } else if let Some(kind) = READ_ONLY_FLAG.iter().find(|k| has(k)) {
-            if volume[*kind].member("readOnly").and_then(Value::as_bool) == Some(true) {
+            if field(volume, &[kind, "readOnly"]).and_then(D::as_bool) == Some(true) {
                 Access::ReadOnly("readOnly on the volume")
             } else {
                 Access::Writable
@@ -109,8 +106,9 @@ pub(crate) struct Volumes<'a> {
 }
 
 impl<'a> Volumes<'a> {
-    /// `claim_names` (a StatefulSet's claim templates) are writable claims.
-    pub fn new(spec: &'a Value, claim_names: &'a [String]) -> Self {
+    /// `volumes` is `spec.volumes`; `claim_names` (a StatefulSet's claim
+    /// templates) are writable claims.
+    pub fn new<D: Document>(volumes: Option<&'a D>, claim_names: &'a [String]) -> Self {
         let mut by_name = HashMap::default();
         let claim = VolumeClass {
             access: Access::Writable,
@@ -120,13 +118,8 @@ impl<'a> Volumes<'a> {
         for name in claim_names {
             by_name.insert(name.as_str(), claim);
         }
-        for v in spec
-            .member("volumes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(name) = v.member("name").and_then(Value::as_str) {
+        for v in volumes.and_then(D::as_array).into_iter().flatten() {
+            if let Some(name) = v.member("name").and_then(D::as_str) {
                 // The first of duplicate names wins, as `find` did; the API
                 // server rejects the pod anyway.
                 by_name.entry(name).or_insert_with(|| VolumeClass::of(v));
@@ -144,7 +137,7 @@ impl<'a> Volumes<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     #[test]
     fn every_kind_is_classified() {

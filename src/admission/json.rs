@@ -320,6 +320,7 @@ impl<'de> Reader<'de> {
 
     /// Where the plain run of a string starting at `from` ends: eight bytes
     /// at a time, since most of a body's bytes are in strings.
+    #[inline]
     fn run_end(&self, from: usize) -> usize {
         const ONES: u64 = u64::MAX / 255;
         const HIGH: u64 = ONES << 7;
@@ -345,13 +346,26 @@ impl<'de> Reader<'de> {
     }
 
     /// The rest of a string whose opening quote was read, unescaped:
-    /// borrowed from the body unless it holds an escape.
+    /// borrowed from the body unless it holds an escape. One plain run, the
+    /// usual string, is inlined where a string is read; the rest is not.
+    #[inline]
     fn string_body(&mut self) -> Result<Cow<'de, str>> {
         let start = self.at;
+        let end = self.run_end(start);
+        if self.bytes().get(end) == Some(&b'"') {
+            self.at = end + 1;
+            return Ok(Cow::Borrowed(&self.text[start..end]));
+        }
+        self.string_body_from(start, end)
+    }
+
+    /// `string_body` past a run from `start` that ends at `end` without a
+    /// closing quote.
+    #[inline(never)]
+    fn string_body_from(&mut self, start: usize, mut end: usize) -> Result<Cow<'de, str>> {
         let mut owned: Option<String> = None;
+        let mut from = start;
         loop {
-            let from = self.at;
-            let end = self.run_end(from);
             match self.bytes().get(end) {
                 Some(b'"') => {
                     self.at = end + 1;
@@ -371,6 +385,8 @@ impl<'de> Reader<'de> {
                 }
                 _ => return Err(self.run_error(end)),
             }
+            from = self.at;
+            end = self.run_end(from);
         }
     }
 
@@ -451,9 +467,22 @@ impl<'de> Reader<'de> {
 
     /// Skips the rest of a string whose opening quote was read. Escapes are
     /// checked for form only: a skipped string may hold a lone surrogate.
+    /// Most strings are one plain run: that case is inlined where a string
+    /// is skipped, the rest is not.
+    #[inline]
     fn skip_string(&mut self) -> Result<()> {
+        let end = self.run_end(self.at);
+        if self.bytes().get(end) == Some(&b'"') {
+            self.at = end + 1;
+            return Ok(());
+        }
+        self.skip_string_from(end)
+    }
+
+    /// `skip_string` past a run that ends at `end` without a closing quote.
+    #[inline(never)]
+    fn skip_string_from(&mut self, mut end: usize) -> Result<()> {
         loop {
-            let end = self.run_end(self.at);
             match self.bytes().get(end) {
                 Some(b'"') => {
                     self.at = end + 1;
@@ -475,6 +504,7 @@ impl<'de> Reader<'de> {
                 }
                 _ => return Err(self.run_error(end)),
             }
+            end = self.run_end(self.at);
         }
     }
 

@@ -27,6 +27,7 @@ use crate::hashing::{HashMap, HashSet};
 use crate::profile::Catalog;
 use json_patch::jsonptr::{Pointer, PointerBuf};
 use json_patch::PatchOperation;
+use serde_json::{Map, Value};
 use std::borrow::Cow;
 use tree::{Members, Node};
 
@@ -242,6 +243,16 @@ fn skeleton<'a, D: Document>(spec: &'a D, touched: &HashSet<(&str, usize)>) -> N
         }
     }
     Node::Object(out)
+}
+
+/// An object of `members`, in this order. `json!` would copy each value
+/// through serde's serialiser (a whole map for a map): this moves them.
+pub(crate) fn object<const N: usize>(members: [(&str, Value); N]) -> Value {
+    let mut map = Map::with_capacity(N);
+    for (k, v) in members {
+        map.insert(k.to_string(), v);
+    }
+    Value::Object(map)
 }
 
 /// The value at `keys` below `value`, one object member per key: what

@@ -12,10 +12,10 @@ use crate::hashing::HashSet;
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::plan::{Action, ContainerRef, Plan, PodRef, APPLIED_ANNOTATION};
-use super::Document;
+use super::{object, Document};
 
 /// Where the pod's metadata and spec sit in the document being patched, as
 /// JSON pointers: `/metadata` and `/spec` for a Pod, `/spec/template/metadata`
@@ -113,7 +113,7 @@ pub fn render<D: Document>(plan: &Plan, pod: PodRef<'_, D>, at: &Location) -> Ve
                     )),
                     _ => ops.push(add(
                         pointer(&base, &["securityContext"]),
-                        json!({ "readOnlyRootFilesystem": true }),
+                        object([("readOnlyRootFilesystem", Value::Bool(true))]),
                     )),
                 }
             }
@@ -132,7 +132,7 @@ pub fn render<D: Document>(plan: &Plan, pod: PodRef<'_, D>, at: &Location) -> Ve
                         &base,
                         &["volumeMounts", &mount_index.to_string(), "mountPath"],
                     ),
-                    value: json!(to),
+                    value: Value::String(to.clone()),
                 }));
             }
             Action::MakeMountReadOnly {
@@ -266,19 +266,18 @@ fn applied_annotation<D: Document>(
         Some(m) => match m.member("annotations") {
             Some(a) if a.is_object() => add(
                 pointer(&at.metadata, &["annotations", APPLIED_ANNOTATION]),
-                json!(value),
+                Value::String(value),
             ),
             _ => add(
                 pointer(&at.metadata, &["annotations"]),
-                json!({ APPLIED_ANNOTATION: value }),
+                object([(APPLIED_ANNOTATION, Value::String(value))]),
             ),
         },
         None => {
-            let mut annotations = Map::new();
-            annotations.insert(APPLIED_ANNOTATION.into(), json!(value));
+            let annotations = object([(APPLIED_ANNOTATION, Value::String(value))]);
             add(
                 pointer(&at.metadata, &[]),
-                json!({ "annotations": annotations }),
+                object([("annotations", annotations)]),
             )
         }
     }

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use crate::hashing::HashSet;
 
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::field;
 use super::names::{seed_container_name, volume_name};
@@ -25,7 +25,7 @@ use super::rules::writable_paths::{self, Decision, Nesting};
 use super::rules::{self, Access, Mount, Mounts, WritablePath, WritablePaths};
 use super::seed;
 use super::volumes::{Access as VolumeAccess, Volumes};
-use super::Document;
+use super::{object, Document};
 use crate::profile::model::{Medium, WritablePathSpec};
 use crate::profile::validate::writable_path_problem;
 use crate::profile::{Catalog, Resolution};
@@ -855,7 +855,7 @@ impl<'a, D: Document> Ctx<'a, '_, D> {
             let mut empty_dir = Map::new();
             let memory = wp.medium == Some(Medium::Memory);
             if memory {
-                empty_dir.insert("medium".into(), json!("Memory"));
+                empty_dir.insert("medium".into(), Value::String("Memory".into()));
             }
             // Bounded by the profile's own limit, else the configured default.
             let default_size = if memory {
@@ -865,7 +865,7 @@ impl<'a, D: Document> Ctx<'a, '_, D> {
             };
             let size = wp.size_limit.as_ref().or(default_size.as_ref());
             if let Some(size) = size {
-                empty_dir.insert("sizeLimit".into(), json!(size));
+                empty_dir.insert("sizeLimit".into(), Value::String(size.clone()));
             }
             if memory && field(c, &["resources", "limits", "memory"]).is_none() {
                 // Kept under MAX_WARNING for a short name and path.
@@ -887,7 +887,10 @@ impl<'a, D: Document> Ctx<'a, '_, D> {
                 Rule::WritablePaths,
                 name,
                 Action::AddVolume {
-                    volume: json!({ "name": volume, "emptyDir": empty_dir }),
+                    volume: object([
+                        ("name", Value::String(volume.clone())),
+                        ("emptyDir", Value::Object(empty_dir)),
+                    ]),
                 },
                 format!("{what} for {} of container {name:?}", wp.path),
             );
@@ -896,7 +899,10 @@ impl<'a, D: Document> Ctx<'a, '_, D> {
                 name,
                 Action::AddMount {
                     container: at,
-                    mount: json!({ "name": volume, "mountPath": wp.path }),
+                    mount: object([
+                        ("name", Value::String(volume.clone())),
+                        ("mountPath", Value::String(wp.path.clone())),
+                    ]),
                 },
                 format!(
                     "{} must stay writable for image {}",

@@ -10,10 +10,10 @@
 
 use crate::hashing::HashSet;
 
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
 
 use super::volumes::Volumes;
-use super::Document;
+use super::{object, Document};
 
 const STAGING: &str = "/ph-seed/";
 const SCRIPT_HEAD: &str = "set -e";
@@ -32,22 +32,26 @@ pub fn build<D: Document>(name: String, c: &D, seeds: &[(String, String)]) -> Va
     let mut mounts = Vec::new();
     for (i, (path, volume)) in seeds.iter().enumerate() {
         script.push_str(&copy_step(path, i));
-        mounts.push(json!({ "name": volume, "mountPath": format!("{STAGING}{i}") }));
+        mounts.push(object([
+            ("name", Value::String(volume.clone())),
+            ("mountPath", Value::String(format!("{STAGING}{i}"))),
+        ]));
     }
     // A `securityContext: null` (Helm output) must not be cloned: the seed
     // container would stay writable.
     let mut security = match c.member("securityContext") {
         Some(sc) if sc.is_object() => sc.to_value(),
-        _ => json!({}),
+        _ => Value::Object(Map::new()),
     };
-    security["readOnlyRootFilesystem"] = json!(true);
-    let mut init = json!({
-        "name": name,
-        "image": c.member("image").map_or(Value::Null, D::to_value),
-        "command": ["/bin/sh", "-c", script],
-        "volumeMounts": mounts,
-        "securityContext": security,
-    });
+    security["readOnlyRootFilesystem"] = Value::Bool(true);
+    let command = ["/bin/sh", "-c", &script].map(|s| Value::String(s.to_string()));
+    let mut init = object([
+        ("name", Value::String(name)),
+        ("image", c.member("image").map_or(Value::Null, D::to_value)),
+        ("command", Value::Array(command.into())),
+        ("volumeMounts", Value::Array(mounts)),
+        ("securityContext", security),
+    ]);
     for field in ["imagePullPolicy", "resources"] {
         if let Some(v) = c.member(field) {
             init[field] = v.to_value();
@@ -152,7 +156,11 @@ mod tests {
             ("/etc/it's".to_string(), "v0".to_string()),
             ("/conf".to_string(), "v1".to_string()),
         ];
-        let built = build("ph-seed-a".into(), &json!({"image": "x"}), &seeds);
+        let built = build(
+            "ph-seed-a".into(),
+            &serde_json::json!({"image": "x"}),
+            &seeds,
+        );
         let script = built["command"][2].as_str().unwrap();
         assert_eq!(
             parse_script(script),

@@ -47,7 +47,7 @@ fn find<'d, D: Document>(document: &'d D, pointer: &str) -> Option<&'d D> {
 }
 
 /// A pointer token unescaped, borrowed when it has no escape.
-fn unescape(token: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn unescape(token: &str) -> std::borrow::Cow<'_, str> {
     if token.contains('~') {
         token.replace("~1", "/").replace("~0", "~").into()
     } else {
@@ -56,7 +56,7 @@ fn unescape(token: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// An array index as `Value::pointer` reads one: digits, no leading zero.
-fn array_index(token: &str) -> Option<usize> {
+pub(crate) fn array_index(token: &str) -> Option<usize> {
     if token.starts_with('+') || (token.starts_with('0') && token.len() > 1) {
         return None;
     }

@@ -25,7 +25,6 @@ pub use validate::validate_pod_spec;
 use crate::hashing::{HashMap, HashSet};
 
 use crate::profile::Catalog;
-use json_patch::jsonptr::{Pointer, PointerBuf};
 use json_patch::PatchOperation;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -107,9 +106,8 @@ fn check_result<D: Document>(
             _ => None,
         })
         .collect();
-    let at_spec = PointerBuf::parse(&at.spec).expect("locations are valid pointers");
     let mut after = skeleton(sent, &touched);
-    if let Err(e) = apply_to_copy(&mut after, &at_spec, spec_ops) {
+    if let Err(e) = apply_to_copy(&mut after, &at.spec, spec_ops) {
         return vec![format!("the patch does not apply: {e}")];
     }
     let mut problems = validate_pod_spec(&after, claim_names);
@@ -153,25 +151,19 @@ fn check_result<D: Document>(
 /// Applies `ops`, whose paths start at `spec`, to the copy of the spec as
 /// the API server would: `add` and `replace`, the only ops `render` writes.
 /// The copy is thrown away whatever happens (so no rollback), and each value
-/// it is given is borrowed from its op.
+/// it is given is borrowed from its op. A path is walked on its text, a
+/// token unescaped only when it has an escape.
 fn apply_to_copy<'a>(
     spec: &mut Node<'a>,
-    at_spec: &Pointer,
+    at_spec: &str,
     ops: &'a [PatchOperation],
 ) -> Result<(), String> {
-    use json_patch::jsonptr::index::Index;
-    fn walk<'v, 'a>(mut value: &'v mut Node<'a>, pointer: &Pointer) -> Option<&'v mut Node<'a>> {
-        for token in pointer.tokens() {
-            value = match value {
-                Node::Object(_) => value.member_mut(&token.decoded())?,
-                Node::Array(items) => match token.to_index() {
-                    Ok(Index::Num(i)) => items.get_mut(i)?,
-                    _ => return None,
-                },
-                _ => return None,
-            };
+    fn step<'v, 'a>(value: &'v mut Node<'a>, token: &str) -> Option<&'v mut Node<'a>> {
+        match value {
+            Node::Object(_) => value.member_mut(&document::unescape(token)),
+            Node::Array(items) => items.get_mut(document::array_index(token)?),
+            _ => None,
         }
-        Some(value)
     }
     for op in ops {
         let (name, path, value) = match op {
@@ -180,28 +172,34 @@ fn apply_to_copy<'a>(
             other => return Err(format!("{other:?}: only add and replace are checked")),
         };
         let missing = || format!("{name}: nothing at {path}");
-        // What lies outside the spec is not in the copy. (`strip_prefix`
-        // alone compares text, not tokens: `/specs` starts with `/spec`.)
+        // What lies outside the spec is not in the copy.
         let inner = path
-            .starts_with(at_spec)
-            .then(|| path.strip_prefix(at_spec))
-            .flatten()
+            .as_str()
+            .strip_prefix(at_spec)
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
             .ok_or_else(missing)?;
         let value = Node::copy_of(value);
-        if name == "replace" {
-            *walk(spec, inner).ok_or_else(missing)? = value;
-            continue;
-        }
-        let Some((parent, last)) = inner.split_back() else {
+        let Some((parent, last)) = inner.rsplit_once('/') else {
+            // The spec itself.
             *spec = value;
             continue;
         };
-        match walk(spec, parent).ok_or_else(missing)? {
-            Node::Object(members) => members.insert(Cow::Owned(last.decoded().into_owned()), value),
-            Node::Array(items) => match last.to_index() {
-                Ok(Index::Next) => items.push(value),
-                Ok(Index::Num(i)) if i <= items.len() => items.insert(i, value),
-                _ => return Err(format!("add: no index {last:?} in {}", path)),
+        let mut target = &mut *spec;
+        for token in parent.split('/').skip(1) {
+            target = step(target, token).ok_or_else(missing)?;
+        }
+        if name == "replace" {
+            *step(target, last).ok_or_else(missing)? = value;
+            continue;
+        }
+        match target {
+            Node::Object(members) => {
+                members.insert(document::unescape(last).into_owned().into(), value)
+            }
+            Node::Array(items) => match (last, document::array_index(last)) {
+                ("-", _) => items.push(value),
+                (_, Some(i)) if i <= items.len() => items.insert(i, value),
+                _ => return Err(format!("add: no index {last:?} in {path}")),
             },
             _ => return Err(missing()),
         }
@@ -215,13 +213,11 @@ fn apply_to_copy<'a>(
 /// (the others are unchanged, so they cannot have new problems).
 fn skeleton<'a, D: Document>(spec: &'a D, touched: &HashSet<(&str, usize)>) -> Node<'a> {
     fn keep<'a, D: Document>(item: &'a D, members: &[&'static str]) -> Node<'a> {
-        let mut kept = Members::default();
-        for m in members {
-            if let Some(v) = item.member(m) {
-                kept.insert(Cow::Borrowed(*m), Node::copy_of(v));
-            }
-        }
-        Node::Object(kept)
+        let kept = members
+            .iter()
+            .filter_map(|m| Some((Cow::Borrowed(*m), Node::copy_of(item.member(m)?))))
+            .collect();
+        Node::Object(Members::of_distinct(kept))
     }
     let mut out = Members::default();
     if let Some(volumes) = spec.member("volumes").and_then(D::as_array) {

@@ -38,11 +38,13 @@ impl<'a> Node<'a> {
             return Node::Array(items.iter().map(Node::copy_of).collect());
         }
         if value.is_object() {
-            let mut members = Members::default();
-            for (k, v) in value.entries() {
-                members.insert(Cow::Borrowed(k), Node::copy_of(v));
-            }
-            return Node::Object(members);
+            let mut entries = Vec::with_capacity(value.entries().count());
+            entries.extend(
+                value
+                    .entries()
+                    .map(|(k, v)| (Cow::Borrowed(k), Node::copy_of(v))),
+            );
+            return Node::Object(Members::of_distinct(entries));
         }
         if let Some(s) = value.as_str() {
             return Node::String(Cow::Borrowed(s));
@@ -82,6 +84,16 @@ impl PartialEq for Members<'_> {
 }
 
 impl<'de> Members<'de> {
+    /// Members whose keys are known to differ (they come from one object),
+    /// in this order.
+    pub(crate) fn of_distinct(entries: Vec<(Cow<'de, str>, Node<'de>)>) -> Self {
+        let index = (entries.len() > SCANNED_MEMBERS).then(|| {
+            let by_key = entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i));
+            Box::new(by_key.collect())
+        });
+        Members { entries, index }
+    }
+
     pub(crate) fn insert(&mut self, key: Cow<'de, str>, value: Node<'de>) {
         if let Some(i) = self.position(&key) {
             self.entries[i].1 = value;

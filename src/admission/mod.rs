@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use kube::core::admission::Operation;
 use serde::Serialize;
+use serde_json::Value;
 
 use decode::Request;
 pub use decode::{Limits, Overrun, MAX_DEPTH, MAX_KEPT_BYTES};
@@ -151,9 +152,7 @@ struct Response {
 /// straight from the ops' bytes to base64 in place: no intermediate string,
 /// and no escaping pass over the alphabet, which needs none.
 fn write_review(api_version: &str, response: &Response) -> Vec<u8> {
-    fn string(out: &mut Vec<u8>, s: &str) {
-        serde_json::to_writer(&mut *out, s).expect("a string serialises");
-    }
+    let string = write_string;
     let base64 = &base64::engine::general_purpose::STANDARD;
     let patch_len = response
         .patch
@@ -461,13 +460,61 @@ fn ops_json(ops: &[json_patch::PatchOperation]) -> Vec<u8> {
         out.extend_from_slice(b"{\"op\":\"");
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"\",\"path\":");
-        serde_json::to_writer(&mut out, path.as_str()).expect("a string serialises");
+        write_string(&mut out, path.as_str());
         out.extend_from_slice(b",\"value\":");
-        serde_json::to_writer(&mut out, value).expect("a value serialises");
+        write_value(&mut out, value);
         out.push(b'}');
     }
     out.push(b']');
     out
+}
+
+/// A JSON string as serde_json writes it. Most of ours (paths, names, the
+/// summary) need no escape and are copied as they are; one that does is
+/// serde_json's to write, so the bytes stay serde_json's.
+fn write_string(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *out, s).expect("a string serialises");
+    }
+}
+
+/// A value as serde_json writes it compactly (`tests::values_are_written_as_serde_json_writes_them`),
+/// without its serialiser's generic path for each member.
+fn write_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => serde_json::to_writer(&mut *out, n).expect("a number serialises"),
+        Value::String(s) => write_string(out, s),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(members) => {
+            out.push(b'{');
+            for (i, (k, v)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_string(out, k);
+                out.push(b':');
+                write_value(out, v);
+            }
+            out.push(b'}');
+        }
+    }
 }
 
 /// A pod past the decoder's limits or the time budget.

@@ -738,3 +738,48 @@ fn ops_are_written_as_serde_writes_them() {
     assert_eq!(ops_json(&ops), serde_json::to_vec(&ops).unwrap());
     assert_eq!(ops_json(&[]), serde_json::to_vec(&ops[..0]).unwrap());
 }
+
+#[test]
+fn values_are_written_as_serde_json_writes_them() {
+    let strings = [
+        "",
+        "plain",
+        "quote\"d",
+        "back\\slash",
+        "tab\there",
+        "line\nend",
+        "\u{0}\u{1f}\u{7f}",
+        "é ü 漢字 🦀",
+        "</script>",
+        "a/b~c",
+        "\r\u{8}\u{c}",
+    ];
+    let mut values: Vec<Value> = strings.iter().map(|s| json!(s)).collect();
+    values.extend([
+        json!(null),
+        json!(true),
+        json!(false),
+        json!(0),
+        json!(-17),
+        json!(u64::MAX),
+        json!(1.5e300),
+        json!(0.1),
+        json!([]),
+        json!({}),
+        json!({"b": 1, "a": [1, "x\"", {"c\n": null}], "": {"": []}}),
+        json!(strings),
+    ]);
+    for value in &values {
+        let mut ours = Vec::new();
+        write_value(&mut ours, value);
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            serde_json::to_string(value).unwrap()
+        );
+    }
+    for s in strings {
+        let mut ours = Vec::new();
+        write_string(&mut ours, s);
+        assert_eq!(ours, serde_json::to_vec(s).unwrap(), "{s:?}");
+    }
+}

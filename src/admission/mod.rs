@@ -547,41 +547,45 @@ fn cannot_process(
     }
 }
 
-/// "make 2 containers read-only, add 3 emptyDirs, move 1 secret mount".
+/// "make 2 container(s) read-only, add 3 emptyDir mount(s), move 1 secret
+/// mount(s)": counted in one pass, written into one string.
 fn summarise(plan: &Plan) -> String {
-    let count = |f: fn(&Action) -> bool| plan.changes.iter().filter(|c| f(&c.action)).count();
-    let parts = [
-        (
-            count(|a| matches!(a, Action::SetReadOnlyRoot { .. })),
-            "make {} container(s) read-only",
-        ),
-        (
-            count(|a| matches!(a, Action::AddMount { .. })),
-            "add {} emptyDir mount(s)",
-        ),
-        (
-            count(|a| matches!(a, Action::MoveMount { .. })),
-            "move {} secret mount(s)",
-        ),
-        (
-            count(|a| matches!(a, Action::MakeMountReadOnly { .. })),
-            "make {} secret mount(s) readOnly",
-        ),
-        (
-            count(|a| matches!(a, Action::AddInitContainer { .. })),
-            "add {} seed init container(s)",
-        ),
+    use std::fmt::Write as _;
+    const PARTS: [(&str, &str); 5] = [
+        ("make ", " container(s) read-only"),
+        ("add ", " emptyDir mount(s)"),
+        ("move ", " secret mount(s)"),
+        ("make ", " secret mount(s) readOnly"),
+        ("add ", " seed init container(s)"),
     ];
-    let text: Vec<String> = parts
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, t)| t.replace("{}", &n.to_string()))
-        .collect();
-    if text.is_empty() {
-        "change nothing".into()
-    } else {
-        text.join(", ")
+    let mut counts = [0usize; PARTS.len()];
+    for change in &plan.changes {
+        let part = match change.action {
+            Action::SetReadOnlyRoot { .. } => 0,
+            Action::AddMount { .. } => 1,
+            Action::MoveMount { .. } => 2,
+            Action::MakeMountReadOnly { .. } => 3,
+            Action::AddInitContainer { .. } => 4,
+            Action::AddVolume { .. } => continue,
+        };
+        counts[part] += 1;
     }
+    let mut text = String::with_capacity(96);
+    for (n, (verb, what)) in counts.iter().zip(PARTS) {
+        if *n == 0 {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(", ");
+        }
+        text.push_str(verb);
+        let _ = write!(text, "{n}");
+        text.push_str(what);
+    }
+    if text.is_empty() {
+        text.push_str("change nothing");
+    }
+    text
 }
 
 fn limit_warnings(mut warnings: Vec<String>) -> Vec<String> {

@@ -9,6 +9,7 @@
 //! model, each decision written as changes and warnings.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use crate::hashing::HashSet;
 
@@ -439,7 +440,7 @@ pub fn plan<'p, D: Document>(pod: PodRef<'p, D>, catalog: &Catalog, options: &Op
         .chain(pod.claim_names.iter().cloned())
         .collect();
     // Borrowed from the configuration where a key is the path as written.
-    let shared_dirs: HashSet<Cow<str>> = options.shared_dirs.iter().map(|d| key(d)).collect();
+    let shared_dirs = OnceCell::new();
     let seeds_listed = seed::listed_seeds(pod.annotation(APPLIED_ANNOTATION));
 
     let mut ctx = Ctx {
@@ -480,8 +481,9 @@ struct Ctx<'a, 'p, D> {
     volumes: &'a Volumes<'p>,
     volume_names: &'a mut HashSet<String>,
     container_names: &'a mut HashSet<String>,
-    /// The configured shared directories, resolved.
-    shared_dirs: &'a HashSet<Cow<'a, str>>,
+    /// The configured shared directories, resolved when a container first
+    /// has a secret mount.
+    shared_dirs: &'a OnceCell<HashSet<Cow<'a, str>>>,
     /// Seed container names the `applied` annotation records.
     seeds_listed: &'a HashSet<String>,
     pod: PodRef<'p, D>,
@@ -580,14 +582,18 @@ impl<'a, D: Document> Ctx<'a, '_, D> {
         // Rule 1: secret mounts.
         let secret_mode =
             rules::secret_mode(self.options.secret_mounts, resolution.secret_mounts());
-        if secret_mode != RuleMode::Off {
+        // Only a secret mount is moved or made read-only: a container with
+        // none has nothing to decide, and its sets are not built.
+        if secret_mode != RuleMode::Off && mounts.list().iter().any(|m| m.secret) {
             let mut own: HashSet<String> = wanted.list().iter().map(|w| w.key.clone()).collect();
             if let Some(wd) = c.member("workingDir").and_then(D::as_str) {
                 own.insert(key(wd).into_owned());
             }
             own.extend(resolution.app_dirs().iter().map(|d| key(d).into_owned()));
             let places = Places {
-                shared: self.shared_dirs,
+                shared: self
+                    .shared_dirs
+                    .get_or_init(|| self.options.shared_dirs.iter().map(|d| key(d)).collect()),
                 own: &own,
                 writable: &wanted,
             };

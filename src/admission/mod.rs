@@ -560,6 +560,7 @@ fn summarise(plan: &Plan) -> String {
     ];
     let mut counts = [0usize; PARTS.len()];
     for change in &plan.changes {
+        // Indices into PARTS, in its order.
         let part = match change.action {
             Action::SetReadOnlyRoot { .. } => 0,
             Action::AddMount { .. } => 1,

@@ -199,6 +199,8 @@ fn apply_to_copy<'a>(
             Node::Array(items) => match (last, document::array_index(last)) {
                 ("-", _) => items.push(value),
                 (_, Some(i)) if i <= items.len() => items.insert(i, value),
+                // Not reached by `render`: seeds are inserted at an index
+                // that exists, from the highest down.
                 _ => return Err(format!("add: no index {last:?} in {path}")),
             },
             _ => return Err(missing()),

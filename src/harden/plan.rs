@@ -190,6 +190,7 @@ pub struct PodRef<'a, D> {
     pub claim_names: &'a [String],
 }
 
+// By hand: a derive would ask `D: Copy`, and a pod is only borrowed here.
 impl<D> Clone for PodRef<'_, D> {
     fn clone(&self) -> Self {
         *self

@@ -1,8 +1,9 @@
 //! A JSON tree whose strings are borrowed where they can be and whose
 //! objects are their members in order: the admission decoder's pod, built
 //! and dropped per request with most members looked up once or never, and
-//! the copy the result check patches. A copy per string and an ordered hash
-//! map per object (what a `serde_json::Value` costs) bought neither anything.
+//! the copy the result check patches. For either, a copy per string and an
+//! ordered hash map per object (what a `serde_json::Value` costs) bought
+//! nothing.
 
 use std::borrow::Cow;
 

@@ -1,9 +1,9 @@
 //! AdmissionReview bytes in -> decision -> AdmissionReview bytes out. Pure.
 //!
 //! `decode` reads the request in one bounded pass: the envelope into borrowed
-//! fields, the pod into a `Node` tree pruned of what no rule reads, so the patch is
-//! computed against the JSON the API server sent (a typed decode of the whole
-//! pod would drop or reorder fields the indices depend on). The response is
+//! fields, the pod into a `Node` tree pruned of what no rule reads, so the
+//! patch is computed against the JSON the API server sent (a typed decode of
+//! the whole pod would drop or reorder fields the indices depend on). The response is
 //! written by our own `write_review`, in one buffer: kube-core's
 //! `AdmissionResponse` serialises its `patch: Vec<u8>` as an array of
 //! numbers, which the API server rejects; the wire format wants a base64
@@ -152,7 +152,6 @@ struct Response {
 /// straight from the ops' bytes to base64 in place: no intermediate string,
 /// and no escaping pass over the alphabet, which needs none.
 fn write_review(api_version: &str, response: &Response) -> Vec<u8> {
-    let string = write_string;
     let base64 = &base64::engine::general_purpose::STANDARD;
     let patch_len = response
         .patch
@@ -166,9 +165,9 @@ fn write_review(api_version: &str, response: &Response) -> Vec<u8> {
             .sum::<usize>();
     let mut out = Vec::with_capacity(192 + patch_len + text_len);
     out.extend_from_slice(b"{\"apiVersion\":");
-    string(&mut out, api_version);
+    write_string(&mut out, api_version);
     out.extend_from_slice(b",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":");
-    string(&mut out, &response.uid);
+    write_string(&mut out, &response.uid);
     out.extend_from_slice(if response.allowed {
         b",\"allowed\":true"
     } else {
@@ -176,7 +175,7 @@ fn write_review(api_version: &str, response: &Response) -> Vec<u8> {
     });
     if let Some(message) = &response.denial {
         out.extend_from_slice(b",\"status\":{\"code\":400,\"message\":");
-        string(&mut out, message);
+        write_string(&mut out, message);
         out.push(b'}');
     }
     if let Some(patch) = &response.patch {
@@ -195,7 +194,7 @@ fn write_review(api_version: &str, response: &Response) -> Vec<u8> {
             if i > 0 {
                 out.push(b',');
             }
-            string(&mut out, w);
+            write_string(&mut out, w);
         }
         out.push(b']');
     }
@@ -205,9 +204,9 @@ fn write_review(api_version: &str, response: &Response) -> Vec<u8> {
             if i > 0 {
                 out.push(b',');
             }
-            string(&mut out, k);
+            write_string(&mut out, k);
             out.push(b':');
-            string(&mut out, v);
+            write_string(&mut out, v);
         }
         out.push(b'}');
     }
@@ -483,8 +482,9 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// A value as serde_json writes it compactly (`tests::values_are_written_as_serde_json_writes_them`),
-/// without its serialiser's generic path for each member.
+/// A value as serde_json writes it compactly, without its serialiser's
+/// generic path for each member (see
+/// `tests::values_are_written_as_serde_json_writes_them`).
 fn write_value(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::Null => out.extend_from_slice(b"null"),

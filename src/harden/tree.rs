@@ -12,7 +12,7 @@ use serde_json::{Map, Number, Value};
 use crate::harden::document::{Document, SCANNED_MEMBERS};
 use crate::hashing::HashMap;
 
-/// A JSON value of the decoded pod.
+/// A JSON value of a tree: the decoded pod, or the result check's copy.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Node<'de> {
     Null,
@@ -88,11 +88,14 @@ impl<'de> Members<'de> {
     /// Members whose keys are known to differ (they come from one object),
     /// in this order.
     pub(crate) fn of_distinct(entries: Vec<(Cow<'de, str>, Node<'de>)>) -> Self {
-        let index = (entries.len() > SCANNED_MEMBERS).then(|| {
-            let by_key = entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i));
-            Box::new(by_key.collect())
-        });
+        let index = (entries.len() > SCANNED_MEMBERS).then(|| Self::index_of(&entries));
         Members { entries, index }
+    }
+
+    /// Each key's position among `entries`.
+    fn index_of(entries: &[(Cow<'de, str>, Node<'de>)]) -> Box<HashMap<Cow<'de, str>, usize>> {
+        let by_key = entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i));
+        Box::new(by_key.collect())
     }
 
     pub(crate) fn insert(&mut self, key: Cow<'de, str>, value: Node<'de>) {
@@ -106,14 +109,9 @@ impl<'de> Members<'de> {
                 index.insert(key.clone(), at);
             }
             None if at == SCANNED_MEMBERS => {
-                let mut index: HashMap<Cow<'de, str>, usize> = self
-                    .entries
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (k, _))| (k.clone(), i))
-                    .collect();
+                let mut index = Self::index_of(&self.entries);
                 index.insert(key.clone(), at);
-                self.index = Some(Box::new(index));
+                self.index = Some(index);
             }
             None => {}
         }
@@ -239,6 +237,13 @@ mod tests {
             }
             assert_eq!(node.member("absent"), None);
             assert_eq!(node.entries().count(), n);
+            // A copy, built at its size with `of_distinct`, finds the same.
+            let copy = Node::copy_of(&expected);
+            assert_eq!(copy, node, "{n} members, copied");
+            for (k, v) in expected.as_object().unwrap() {
+                assert_eq!(copy.member(k).map(Node::to_value).as_ref(), Some(v));
+            }
+            assert_eq!(copy.member("absent"), None);
         }
     }
 }

@@ -61,8 +61,8 @@ fn collect(object: &Value, at: &str, found: &mut Vec<Found>) {
             object: at.to_string(),
             kind: kind.to_string(),
             location: Location {
-                metadata: format!("{at}{prefix}/metadata"),
-                spec,
+                metadata: format!("{at}{prefix}/metadata").into(),
+                spec: spec.into(),
                 claims: (kind == "StatefulSet").then(|| format!("{at}/spec/volumeClaimTemplates")),
             },
         });

@@ -74,6 +74,34 @@ fn ends_run(b: u8) -> bool {
     b == b'"' || b == b'\\' || b < 0x20
 }
 
+/// Where the plain run of a string's bytes starting at `from` ends (its
+/// quote, an escape or a control character; the length when none): eight
+/// bytes at a time, since most of a body's bytes are in strings. The
+/// response writer asks the same question of the strings it writes.
+#[inline]
+pub(crate) fn plain_run_end(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES << 7;
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        // A byte's high bit is set where it is below 0x20, or equal to
+        // `"` or `\`; a false mark can only follow a true one, and the
+        // lowest mark is taken.
+        let equal = |b: u8| {
+            let zero_where_equal = word ^ (ONES * u64::from(b));
+            zero_where_equal.wrapping_sub(ONES) & !zero_where_equal
+        };
+        let control = word.wrapping_sub(ONES * 0x20) & !word;
+        let marks = (control | equal(b'"') | equal(b'\\')) & HIGH;
+        if marks != 0 {
+            return i + marks.trailing_zeros() as usize / 8;
+        }
+        i += 8;
+    }
+    i + bytes[i..].iter().take_while(|&&b| !ends_run(b)).count()
+}
+
 impl<'de> Reader<'de> {
     pub(crate) fn new(text: &'de str) -> Self {
         Reader {
@@ -318,31 +346,10 @@ impl<'de> Reader<'de> {
         Ok(())
     }
 
-    /// Where the plain run of a string starting at `from` ends: eight bytes
-    /// at a time, since most of a body's bytes are in strings.
+    /// Where the plain run of a string starting at `from` ends.
     #[inline]
     fn run_end(&self, from: usize) -> usize {
-        const ONES: u64 = u64::MAX / 255;
-        const HIGH: u64 = ONES << 7;
-        let bytes = self.bytes();
-        let mut i = from;
-        while let Some(chunk) = bytes.get(i..i + 8) {
-            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-            // A byte's high bit is set where it is below 0x20, or equal to
-            // `"` or `\`; a false mark can only follow a true one, and the
-            // lowest mark is taken.
-            let equal = |b: u8| {
-                let zero_where_equal = word ^ (ONES * u64::from(b));
-                zero_where_equal.wrapping_sub(ONES) & !zero_where_equal
-            };
-            let control = word.wrapping_sub(ONES * 0x20) & !word;
-            let marks = (control | equal(b'"') | equal(b'\\')) & HIGH;
-            if marks != 0 {
-                return i + marks.trailing_zeros() as usize / 8;
-            }
-            i += 8;
-        }
-        i + bytes[i..].iter().take_while(|&&b| !ends_run(b)).count()
+        plain_run_end(self.bytes(), from)
     }
 
     /// The rest of a string whose opening quote was read, unescaped:

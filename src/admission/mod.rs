@@ -472,7 +472,7 @@ fn ops_json(ops: &[json_patch::PatchOperation]) -> Vec<u8> {
 /// summary) need no escape and are copied as they are; one that does is
 /// serde_json's to write, so the bytes stay serde_json's.
 fn write_string(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if json::plain_run_end(s.as_bytes(), 0) == s.len() {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());

@@ -6,6 +6,7 @@
 //! the only edits to existing entries are the ones a rule decided (a secret
 //! mount's path, its `readOnly`, a container's `readOnlyRootFilesystem`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::hashing::HashSet;
@@ -22,8 +23,10 @@ use super::{object, Document};
 /// and `/spec/template/spec` for a Deployment, and so on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
-    pub metadata: String,
-    pub spec: String,
+    /// Borrowed for a Pod's fixed pointers, which every review uses: the
+    /// admission path allocates nothing for them.
+    pub metadata: Cow<'static, str>,
+    pub spec: Cow<'static, str>,
     /// A StatefulSet's `volumeClaimTemplates`: their names are volumes too.
     pub claims: Option<String>,
 }
@@ -31,8 +34,8 @@ pub struct Location {
 impl Location {
     pub fn pod() -> Self {
         Location {
-            metadata: "/metadata".into(),
-            spec: "/spec".into(),
+            metadata: Cow::Borrowed("/metadata"),
+            spec: Cow::Borrowed("/spec"),
             claims: None,
         }
     }
@@ -40,8 +43,8 @@ impl Location {
     /// The template location under a prefix such as `/spec/template`.
     pub fn template(prefix: &str) -> Self {
         Location {
-            metadata: format!("{prefix}/metadata"),
-            spec: format!("{prefix}/spec"),
+            metadata: format!("{prefix}/metadata").into(),
+            spec: format!("{prefix}/spec").into(),
             claims: None,
         }
     }
@@ -239,7 +242,9 @@ fn applied_annotation<D: Document>(
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default();
     // Items already listed, per container: a scan per item is quadratic.
-    let mut recorded: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    // Keyed by the plan's own names: a container's name is copied once, as
+    // the summary's key, and only when the summary lacks it.
+    let mut recorded: BTreeMap<&str, HashSet<String>> = BTreeMap::new();
     for change in &plan.changes {
         let item = match &change.action {
             Action::SetReadOnlyRoot { .. } => "readOnlyRootFilesystem".to_string(),
@@ -253,9 +258,13 @@ fn applied_annotation<D: Document>(
             }
             Action::AddVolume { .. } => continue,
         };
-        let list = summary.entry(change.container.clone()).or_default();
+        let container = change.container.as_str();
+        if !summary.contains_key(container) {
+            summary.insert(container.to_string(), Vec::new());
+        }
+        let list = summary.get_mut(container).expect("inserted above");
         let seen = recorded
-            .entry(change.container.clone())
+            .entry(container)
             .or_insert_with(|| list.iter().cloned().collect());
         if seen.insert(item.clone()) {
             list.push(item);

@@ -273,6 +273,31 @@ fn read_mounts<D: Document>(c: &D, volumes: &Volumes<'_>) -> Mounts {
     mounts
 }
 
+/// Text joined into one buffer of the right size: the reasons every change
+/// carries are built on each review, where `format!` costs several times
+/// more than copying their parts.
+fn joined(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.push_str(part);
+    }
+    out
+}
+
+/// What `format!("{s:?}")` writes between its quotes: `s` itself for the
+/// usual name (printable ASCII without a quote or backslash, which `Debug`
+/// leaves alone), borrowed.
+fn debug_escaped(s: &str) -> Cow<'_, str> {
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        Cow::Borrowed(s)
+    } else {
+        let debug = format!("{s:?}");
+        Cow::Owned(debug[1..debug.len() - 1].to_string())
+    }
+}
+
 fn short(message: String) -> String {
     if message.len() <= MAX_WARNING {
         return message;
@@ -658,10 +683,11 @@ impl<'a, D: Document> Ctx<'a, '_, D> {
                 let reason = if overrides_false {
                     "explicit readOnlyRootFilesystem: false overridden by configuration".to_string()
                 } else {
-                    format!(
-                        "root filesystem made read-only (profile {})",
-                        resolution.name()
-                    )
+                    joined(&[
+                        "root filesystem made read-only (profile ",
+                        resolution.name(),
+                        ")",
+                    ])
                 };
                 self.change(
                     Rule::ReadOnlyRoot,
@@ -899,7 +925,14 @@ impl<'a, D: Document> Ctx<'a, '_, D> {
                         ("emptyDir", Value::Object(empty_dir)),
                     ]),
                 },
-                format!("{what} for {} of container {name:?}", wp.path),
+                joined(&[
+                    what,
+                    " for ",
+                    &wp.path,
+                    " of container \"",
+                    &debug_escaped(name),
+                    "\"",
+                ]),
             );
             self.change(
                 Rule::WritablePaths,
@@ -911,11 +944,11 @@ impl<'a, D: Document> Ctx<'a, '_, D> {
                         ("mountPath", Value::String(wp.path.clone())),
                     ]),
                 },
-                format!(
-                    "{} must stay writable for image {}",
-                    wp.path,
-                    c.member("image").and_then(D::as_str).unwrap_or("")
-                ),
+                joined(&[
+                    &wp.path,
+                    " must stay writable for image ",
+                    c.member("image").and_then(D::as_str).unwrap_or(""),
+                ]),
             );
             // `wanted` holds the path cleaned and its key already.
             mounts.push(Mount {
@@ -954,5 +987,35 @@ impl<'a, D: Document> Ctx<'a, '_, D> {
                 ),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_escaped_is_what_debug_writes_between_its_quotes() {
+        for s in [
+            "web",
+            "",
+            "a b",
+            "q\"uote",
+            "back\\slash",
+            "tab\t",
+            "\u{7f}",
+            "é",
+            "\u{200b}x",
+        ] {
+            let quoted = ["\"", &debug_escaped(s), "\""].concat();
+            assert_eq!(quoted, format!("{s:?}"), "{s:?}");
+        }
+        assert!(matches!(debug_escaped("web-1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn joined_is_the_parts_in_order() {
+        assert_eq!(joined(&["a", "", "bc", "d"]), "abcd");
+        assert_eq!(joined(&[]), "");
     }
 }

@@ -273,17 +273,6 @@ fn read_mounts<D: Document>(c: &D, volumes: &Volumes<'_>) -> Mounts {
     mounts
 }
 
-/// Text joined into one buffer of the right size: the reasons every change
-/// carries are built on each review, where `format!` costs several times
-/// more than copying their parts.
-fn joined(parts: &[&str]) -> String {
-    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    for part in parts {
-        out.push_str(part);
-    }
-    out
-}
-
 /// What `format!("{s:?}")` writes between its quotes: `s` itself for the
 /// usual name (printable ASCII without a quote or backslash, which `Debug`
 /// leaves alone), borrowed.
@@ -683,11 +672,12 @@ impl<'a, D: Document> Ctx<'a, '_, D> {
                 let reason = if overrides_false {
                     "explicit readOnlyRootFilesystem: false overridden by configuration".to_string()
                 } else {
-                    joined(&[
+                    [
                         "root filesystem made read-only (profile ",
                         resolution.name(),
                         ")",
-                    ])
+                    ]
+                    .concat()
                 };
                 self.change(
                     Rule::ReadOnlyRoot,
@@ -925,14 +915,15 @@ impl<'a, D: Document> Ctx<'a, '_, D> {
                         ("emptyDir", Value::Object(empty_dir)),
                     ]),
                 },
-                joined(&[
+                [
                     what,
                     " for ",
                     &wp.path,
                     " of container \"",
                     &debug_escaped(name),
                     "\"",
-                ]),
+                ]
+                .concat(),
             );
             self.change(
                 Rule::WritablePaths,
@@ -944,11 +935,12 @@ impl<'a, D: Document> Ctx<'a, '_, D> {
                         ("mountPath", Value::String(wp.path.clone())),
                     ]),
                 },
-                joined(&[
+                [
                     &wp.path,
                     " must stay writable for image ",
                     c.member("image").and_then(D::as_str).unwrap_or(""),
-                ]),
+                ]
+                .concat(),
             );
             // `wanted` holds the path cleaned and its key already.
             mounts.push(Mount {
@@ -1011,11 +1003,5 @@ mod tests {
             assert_eq!(quoted, format!("{s:?}"), "{s:?}");
         }
         assert!(matches!(debug_escaped("web-1"), Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn joined_is_the_parts_in_order() {
-        assert_eq!(joined(&["a", "", "bc", "d"]), "abcd");
-        assert_eq!(joined(&[]), "");
     }
 }

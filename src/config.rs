@@ -249,7 +249,7 @@ impl Config {
             writable_paths: self.rules.writable_paths,
             secret_mounts: self.rules.secret_mounts,
             override_explicit_false: self.override_explicit_false,
-            shared_dirs: self.shared_directories.clone(),
+            shared_dirs: self.shared_directories.iter().cloned().collect(),
             allow_opt_out: self.allow_opt_out,
             allow_annotation_tuning: self.allow_annotation_tuning,
             empty_dir_size_limit: self.empty_dirs.size_limit.clone(),

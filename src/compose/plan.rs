@@ -20,7 +20,6 @@
 //! kernel (`harden::rules`): this module reads each service into its model
 //! and writes the decisions as additions.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::hashing::HashSet;
@@ -345,10 +344,11 @@ fn report_secret_mounts(
     if rules::secret_mode(options.secret_mounts, resolution.secret_mounts()) == RuleMode::Off {
         return;
     }
-    let shared: HashSet<Cow<str>> = options
+    let shared: HashSet<String> = options
         .shared_dirs
+        .listed()
         .iter()
-        .map(|d| Cow::Owned(clean_keep_relative(d)))
+        .map(|d| clean_keep_relative(d))
         .collect();
     let mut own: HashSet<String> = planning
         .writable

@@ -445,7 +445,7 @@ fn secret_bind_mounts_on_shared_directories_are_reported_with_a_target() {
     assert!(service(&plan, "app").secret_mounts.is_empty());
 
     let shared = Options {
-        shared_dirs: vec!["/srv/app".into()],
+        shared_dirs: ["/srv/app".to_string()].into_iter().collect(),
         ..Options::default()
     };
     let plan = super::plan(

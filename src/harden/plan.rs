@@ -9,7 +9,6 @@
 //! model, each decision written as changes and warnings.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
 
 use crate::hashing::HashSet;
 
@@ -454,8 +453,6 @@ pub fn plan<'p, D: Document>(pod: PodRef<'p, D>, catalog: &Catalog, options: &Op
         .map(str::to_string)
         .chain(pod.claim_names.iter().cloned())
         .collect();
-    // Borrowed from the configuration where a key is the path as written.
-    let shared_dirs = OnceCell::new();
     let seeds_listed = seed::listed_seeds(pod.annotation(APPLIED_ANNOTATION));
 
     let mut ctx = Ctx {
@@ -465,7 +462,6 @@ pub fn plan<'p, D: Document>(pod: PodRef<'p, D>, catalog: &Catalog, options: &Op
         volumes: &volumes,
         volume_names: &mut volume_names,
         container_names: &mut container_names,
-        shared_dirs: &shared_dirs,
         seeds_listed: &seeds_listed,
         pod,
     };
@@ -496,9 +492,6 @@ struct Ctx<'a, 'p, D> {
     volumes: &'a Volumes<'p>,
     volume_names: &'a mut HashSet<String>,
     container_names: &'a mut HashSet<String>,
-    /// The configured shared directories, resolved when a container first
-    /// has a secret mount.
-    shared_dirs: &'a OnceCell<HashSet<Cow<'a, str>>>,
     /// Seed container names the `applied` annotation records.
     seeds_listed: &'a HashSet<String>,
     pod: PodRef<'p, D>,
@@ -606,9 +599,7 @@ impl<'a, D: Document> Ctx<'a, '_, D> {
             }
             own.extend(resolution.app_dirs().iter().map(|d| key(d).into_owned()));
             let places = Places {
-                shared: self
-                    .shared_dirs
-                    .get_or_init(|| self.options.shared_dirs.iter().map(|d| key(d)).collect()),
+                shared: self.options.shared_dirs.keys(),
                 own: &own,
                 writable: &wanted,
             };

@@ -3,8 +3,6 @@
 //! with other mounts under it) belongs in a directory of its own,
 //! `<dir>/secrets` or the first free `<dir>/secrets-<n>`.
 
-use std::borrow::Cow;
-
 use crate::hashing::{HashMap, HashSet};
 
 use super::{Mounts, WritablePaths};
@@ -12,7 +10,7 @@ use super::{Mounts, WritablePaths};
 /// Where a secret may not sit, for one container (all comparison keys).
 pub(crate) struct Places<'a> {
     /// The configured shared directories.
-    pub shared: &'a HashSet<Cow<'a, str>>,
+    pub shared: &'a HashSet<String>,
     /// The container's own: working directory, app dirs, writable paths.
     pub own: &'a HashSet<String>,
     /// Writable paths that count as mounts: one below a secret's directory
@@ -169,7 +167,7 @@ mod tests {
 
     #[test]
     fn destinations_follow_the_adapters_check() {
-        let shared: HashSet<Cow<str>> = [Cow::Borrowed("/app")].into_iter().collect();
+        let shared: HashSet<String> = ["/app".to_string()].into_iter().collect();
         let own = HashSet::default();
         let mut writable = WritablePaths::default();
         writable.push(WritablePath {

@@ -263,7 +263,7 @@ pub(crate) fn audit_object(object: &Value, policy: &Policy<'_>) -> Vec<WorkloadA
                 Action::AddMount { mount, .. } if ch.rule == Rule::WritablePaths => {
                     audit.empty_dirs.push(EmptyDir {
                         container: ch.container.clone(),
-                        path: str_at(mount, "/mountPath").to_string(),
+                        path: mount.mount_path.clone(),
                     })
                 }
                 Action::MoveMount { from, to, .. } => audit.secret_moves.push(SecretMove {

@@ -158,8 +158,8 @@ pub fn render<D: Document>(plan: &Plan, pod: PodRef<'_, D>, at: &Location) -> Ve
                 .entry((c.list as usize, c.index))
                 .or_insert_with(|| (*c, Vec::new()))
                 .1
-                .push(mount.clone()),
-            Action::AddVolume { volume } => new_volumes.push(volume.clone()),
+                .push(mount.to_value()),
+            Action::AddVolume { volume } => new_volumes.push(volume.to_value()),
             Action::AddInitContainer {
                 init_container,
                 before: None,
@@ -248,9 +248,7 @@ fn applied_annotation<D: Document>(
     for change in &plan.changes {
         let item = match &change.action {
             Action::SetReadOnlyRoot { .. } => "readOnlyRootFilesystem".to_string(),
-            Action::AddMount { mount, .. } => {
-                ["emptyDir:", mount["mountPath"].as_str().unwrap_or("")].concat()
-            }
+            Action::AddMount { mount, .. } => ["emptyDir:", &mount.mount_path].concat(),
             Action::MoveMount { from, to, .. } => ["secretMoved:", from, "->", to].concat(),
             Action::MakeMountReadOnly { .. } => "secretReadOnly".to_string(),
             Action::AddInitContainer { init_container, .. } => {

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use crate::hashing::HashSet;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::field;
 use super::names::{seed_container_name, volume_name};
@@ -25,7 +25,7 @@ use super::rules::writable_paths::{self, Decision, Nesting};
 use super::rules::{self, Access, Mount, Mounts, WritablePath, WritablePaths};
 use super::seed;
 use super::volumes::{Access as VolumeAccess, Volumes};
-use super::{object, Document};
+use super::Document;
 use crate::profile::model::{Medium, WritablePathSpec};
 use crate::profile::validate::writable_path_problem;
 use crate::profile::{Catalog, Resolution};
@@ -95,11 +95,11 @@ pub enum Action {
     /// `securityContext.readOnlyRootFilesystem: true`.
     SetReadOnlyRoot { container: ContainerRef },
     /// A pod volume (always an `emptyDir` we name).
-    AddVolume { volume: Value },
+    AddVolume { volume: NewVolume },
     /// A new mount in a container.
     AddMount {
         container: ContainerRef,
-        mount: Value,
+        mount: NewMount,
     },
     /// An existing mount's `mountPath` changes.
     MoveMount {
@@ -120,6 +120,52 @@ pub enum Action {
         #[serde(skip_serializing_if = "Option::is_none")]
         before: Option<usize>,
     },
+}
+
+/// A volume we add: an `emptyDir` of our name. Typed rather than a JSON
+/// object so that the plan holds strings only and the patch builds its
+/// object once (`to_value`); serialised as that object, member for member.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewVolume {
+    pub name: String,
+    #[serde(rename = "emptyDir")]
+    pub empty_dir: EmptyDirSource,
+}
+
+/// The `emptyDir` of a `NewVolume`: memory-backed or not, and bounded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EmptyDirSource {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub medium: Option<&'static str>,
+    #[serde(rename = "sizeLimit", skip_serializing_if = "Option::is_none")]
+    pub size_limit: Option<String>,
+}
+
+/// A mount we add: one of our volumes at a path.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewMount {
+    pub name: String,
+    #[serde(rename = "mountPath")]
+    pub mount_path: String,
+}
+
+impl NewVolume {
+    /// The volume as the pod spec holds it.
+    pub fn to_value(&self) -> Value {
+        as_value(self)
+    }
+}
+
+impl NewMount {
+    /// The mount as a container's `volumeMounts` holds it.
+    pub fn to_value(&self) -> Value {
+        as_value(self)
+    }
+}
+
+/// A value of ours as a JSON object: one shape, the serde attributes above.
+fn as_value(value: &impl Serialize) -> Value {
+    serde_json::to_value(value).expect("strings and options only")
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -866,11 +912,7 @@ impl<'a, D: Document> Ctx<'a, '_, D> {
                 Decision::Add { .. } => {}
             }
             let volume = volume_name(name, &wp.path, self.volume_names);
-            let mut empty_dir = Map::new();
             let memory = wp.medium == Some(Medium::Memory);
-            if memory {
-                empty_dir.insert("medium".into(), Value::String("Memory".into()));
-            }
             // Bounded by the profile's own limit, else the configured default.
             let default_size = if memory {
                 &self.options.memory_empty_dir_size_limit
@@ -878,9 +920,6 @@ impl<'a, D: Document> Ctx<'a, '_, D> {
                 &self.options.empty_dir_size_limit
             };
             let size = wp.size_limit.as_ref().or(default_size.as_ref());
-            if let Some(size) = size {
-                empty_dir.insert("sizeLimit".into(), Value::String(size.clone()));
-            }
             if memory && field(c, &["resources", "limits", "memory"]).is_none() {
                 // Kept under MAX_WARNING for a short name and path.
                 let bound = size.map_or("no sizeLimit", String::as_str);
@@ -901,10 +940,13 @@ impl<'a, D: Document> Ctx<'a, '_, D> {
                 Rule::WritablePaths,
                 name,
                 Action::AddVolume {
-                    volume: object([
-                        ("name", Value::String(volume.clone())),
-                        ("emptyDir", Value::Object(empty_dir)),
-                    ]),
+                    volume: NewVolume {
+                        name: volume.clone(),
+                        empty_dir: EmptyDirSource {
+                            medium: memory.then_some("Memory"),
+                            size_limit: size.cloned(),
+                        },
+                    },
                 },
                 [
                     what,
@@ -921,10 +963,10 @@ impl<'a, D: Document> Ctx<'a, '_, D> {
                 name,
                 Action::AddMount {
                     container: at,
-                    mount: object([
-                        ("name", Value::String(volume.clone())),
-                        ("mountPath", Value::String(wp.path.clone())),
-                    ]),
+                    mount: NewMount {
+                        name: volume.clone(),
+                        mount_path: wp.path.clone(),
+                    },
                 },
                 [
                     &wp.path,

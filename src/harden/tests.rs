@@ -549,7 +549,7 @@ fn a_result_failing_validation_is_never_sent() {
     );
     for change in &mut plan.changes {
         if let Action::AddVolume { volume } = &mut change.action {
-            volume["name"] = json!("Not A Label");
+            volume.name = "Not A Label".into();
         }
     }
     let ops = render(&plan, pod_ref, &Location::pod());
@@ -1126,4 +1126,48 @@ fn memory_backed_paths_without_their_own_limit_get_the_memory_default() {
     assert!(h.plan.warnings.iter().any(|w| w
         .message
         .contains("memory-backed /scratch (64Mi) counts against a memory limit")));
+}
+
+/// The plan (preview's `json` output, audit) and the patch show a volume and
+/// a mount we add as the same object, in the API server's member names and
+/// in this order; an option left out is left out of the object.
+#[test]
+fn added_volumes_and_mounts_are_the_objects_the_patch_writes() {
+    use plan::{EmptyDirSource, NewMount, NewVolume};
+    let cases = [
+        (None, None, r#"{"name":"v","emptyDir":{}}"#),
+        (
+            Some("Memory"),
+            None,
+            r#"{"name":"v","emptyDir":{"medium":"Memory"}}"#,
+        ),
+        (
+            None,
+            Some("1Gi"),
+            r#"{"name":"v","emptyDir":{"sizeLimit":"1Gi"}}"#,
+        ),
+        (
+            Some("Memory"),
+            Some("16Mi"),
+            r#"{"name":"v","emptyDir":{"medium":"Memory","sizeLimit":"16Mi"}}"#,
+        ),
+    ];
+    for (medium, size_limit, expected) in cases {
+        let volume = NewVolume {
+            name: "v".into(),
+            empty_dir: EmptyDirSource {
+                medium,
+                size_limit: size_limit.map(str::to_string),
+            },
+        };
+        assert_eq!(serde_json::to_string(&volume.to_value()).unwrap(), expected);
+        assert_eq!(serde_json::to_string(&volume).unwrap(), expected);
+    }
+    let mount = NewMount {
+        name: "ph-web-tmp".into(),
+        mount_path: "/tmp".into(),
+    };
+    let expected = r#"{"name":"ph-web-tmp","mountPath":"/tmp"}"#;
+    assert_eq!(serde_json::to_string(&mount.to_value()).unwrap(), expected);
+    assert_eq!(serde_json::to_string(&mount).unwrap(), expected);
 }

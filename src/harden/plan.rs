@@ -136,7 +136,7 @@ pub struct NewVolume {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EmptyDirSource {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub medium: Option<&'static str>,
+    pub medium: Option<Medium>,
     #[serde(rename = "sizeLimit", skip_serializing_if = "Option::is_none")]
     pub size_limit: Option<String>,
 }
@@ -943,7 +943,7 @@ impl<'a, D: Document> Ctx<'a, '_, D> {
                     volume: NewVolume {
                         name: volume.clone(),
                         empty_dir: EmptyDirSource {
-                            medium: memory.then_some("Memory"),
+                            medium: wp.medium,
                             size_limit: size.cloned(),
                         },
                     },

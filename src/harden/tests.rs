@@ -1133,11 +1133,12 @@ fn memory_backed_paths_without_their_own_limit_get_the_memory_default() {
 /// in this order; an option left out is left out of the object.
 #[test]
 fn added_volumes_and_mounts_are_the_objects_the_patch_writes() {
+    use crate::profile::model::Medium;
     use plan::{EmptyDirSource, NewMount, NewVolume};
     let cases = [
         (None, None, r#"{"name":"v","emptyDir":{}}"#),
         (
-            Some("Memory"),
+            Some(Medium::Memory),
             None,
             r#"{"name":"v","emptyDir":{"medium":"Memory"}}"#,
         ),
@@ -1147,7 +1148,7 @@ fn added_volumes_and_mounts_are_the_objects_the_patch_writes() {
             r#"{"name":"v","emptyDir":{"sizeLimit":"1Gi"}}"#,
         ),
         (
-            Some("Memory"),
+            Some(Medium::Memory),
             Some("16Mi"),
             r#"{"name":"v","emptyDir":{"medium":"Memory","sizeLimit":"16Mi"}}"#,
         ),

@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use actix_tls::accept::rustls_0_23::TlsStream;
 use actix_web::dev::Extensions;
-use actix_web::rt::net::TcpStream;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
@@ -80,13 +79,13 @@ impl Connection {
 /// idle watchdog. Only TLS connections over TCP are watched (the
 /// webhook port serves nothing else).
 pub(crate) fn on_connect(io: &dyn Any, ext: &mut Extensions, idle: Duration, closed_idle: Counter) {
-    let Some(tls) = io.downcast_ref::<TlsStream<TcpStream>>() else {
+    let Some(tls) = io.downcast_ref::<TlsStream<super::io::ReadAhead>>() else {
         return;
     };
     ext.insert(super::tls::ClientIdentity {
         verified: tls.get_ref().1.peer_certificates().is_some(),
     });
-    let Ok(socket) = tls.get_ref().0.as_fd().try_clone_to_owned() else {
+    let Ok(socket) = tls.get_ref().0.socket().as_fd().try_clone_to_owned() else {
         return; // out of descriptors: the connection still works, unwatched
     };
     let activity = Arc::new(Activity {

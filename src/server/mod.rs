@@ -5,6 +5,7 @@
 //! moves bytes, keeps the swappable state and records what happened.
 
 pub mod connections;
+mod io;
 pub mod metrics;
 pub mod reload;
 pub mod tls;
@@ -655,48 +656,15 @@ pub async fn run(config: Config, source: reload::ConfigSource) -> Result<(), Ser
         review_slots: Arc::new(tokio::sync::Semaphore::new(config.server.workers)),
     });
 
-    let app_state = state.clone();
-    let idle = Duration::from_secs(config.server.idle_timeout_s);
-    let closed_idle = state.metrics.connections_closed_idle.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(app_state.clone())
-            .wrap(actix_web::middleware::from_fn(per_connection))
-            .route("/mutate", web::post().to(mutate_enforce))
-            .route("/mutate/dry-run", web::post().to(mutate_dry_run))
-            .route("/validate-config", web::post().to(validate_config))
-            .route("/healthz", web::get().to(healthz))
-            .route("/readyz", web::get().to(readyz))
-    })
-    .workers(config.server.workers)
-    // Without it a small response waits for the client's delayed ACK (Nagle):
-    // HTTP/2 reviews took 40 ms each.
-    .tcp_nodelay(true)
-    .max_connections(config.server.max_connections)
-    // HTTP/1.1 idle connections: actix closes them itself after keep-alive.
-    .keep_alive(idle)
-    // HTTP/2: closed by the watchdog (actix only PINGs an idle connection).
-    .on_connect(move |io, ext| connections::on_connect(io, ext, idle, closed_idle.clone()))
-    // What a connection may hold of unread request data; see the README's memory arithmetic.
-    .h2_initial_window_size(H2_WINDOW_BYTES)
-    .h2_initial_connection_window_size(H2_WINDOW_BYTES)
-    .client_request_timeout(Duration::from_millis(config.server.request_timeout_ms))
-    .tls_handshake_timeout(Duration::from_millis(config.server.handshake_timeout_ms))
-    .shutdown_timeout(config.server.shutdown_timeout_s)
-    .disable_signals()
-    .bind_rustls_0_23(
-        &config.server.address,
+    let (server, bound) = webhook_server(
+        &config,
+        state.clone(),
         tls::server_config(
             store.clone(),
             config.server.min_tls_version,
             config.server.client_ca_file.as_deref(),
         )?,
-    )
-    .map_err(|source| ServeError::Listen {
-        address: config.server.address.clone(),
-        source,
-    })?;
-    let bound = server.addrs();
+    )?;
 
     let metrics_state = state.clone();
     let metrics_server = HttpServer::new(move || {
@@ -752,6 +720,127 @@ pub async fn run(config: Config, source: reload::ConfigSource) -> Result<(), Ser
     a.and(b).map_err(ServeError::Server)?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The webhook port: what actix-web's `HttpServer::bind_rustls_0_23` puts
+/// together, with [`io::Coalesced`] between TLS and HTTP (one write per
+/// response) and the same limits.
+fn webhook_server(
+    config: &Config,
+    state: web::Data<State>,
+    mut tls_config: rustls::ServerConfig,
+) -> Result<(actix_server::ServerBuilder, Vec<std::net::SocketAddr>), ServeError> {
+    use actix_http::{HttpService, Protocol};
+    use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+    use actix_tls::accept::rustls_0_23::{Acceptor, TlsStream};
+    use actix_tls::accept::TlsError;
+
+    tls_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let server = &config.server;
+    // TLS handshakes in progress count against the same limit as connections.
+    actix_tls::accept::max_concurrent_tls_connect(server.max_connections);
+    let builder = actix_server::Server::build()
+        .workers(server.workers)
+        .max_concurrent_connections(server.max_connections)
+        .shutdown_timeout(server.shutdown_timeout_s)
+        .disable_signals();
+    let stopping = builder.graceful_shutdown_signal();
+    let idle = Duration::from_secs(server.idle_timeout_s);
+    let request_timeout = Duration::from_millis(server.request_timeout_ms);
+    let handshake_timeout = Duration::from_millis(server.handshake_timeout_ms);
+    let closed_idle = state.metrics.connections_closed_idle.clone();
+    let factory = move || {
+        let app = App::new()
+            .app_data(state.clone())
+            .wrap(actix_web::middleware::from_fn(per_connection))
+            .route("/mutate", web::post().to(mutate_enforce))
+            .route("/mutate/dry-run", web::post().to(mutate_dry_run))
+            .route("/validate-config", web::post().to(validate_config))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz));
+        let app = app.into_factory().map_err(|err| err.error_response());
+        let stopping = stopping.clone();
+        let closed_idle = closed_idle.clone();
+        let http = HttpService::build()
+            // HTTP/1.1 idle connections: actix closes them itself after keep-alive.
+            .keep_alive(idle)
+            .client_request_timeout(request_timeout)
+            // actix-web's default: how long a closing connection waits for the client.
+            .client_disconnect_timeout(Duration::from_secs(1))
+            // What a connection may hold of unread request data; see the README's memory arithmetic.
+            .h2_initial_window_size(H2_WINDOW_BYTES)
+            .h2_initial_connection_window_size(H2_WINDOW_BYTES)
+            // HTTP/2: closed by the watchdog (actix only PINGs an idle connection).
+            .on_connect_ext(move |io: &io::Coalesced<TlsStream<io::ReadAhead>>, ext| {
+                connections::on_connect(io.get_ref(), ext, idle, closed_idle.clone())
+            })
+            .graceful_shutdown_signal(move || {
+                let stopping = stopping.clone();
+                async move { stopping.notified().await }
+            })
+            .finish(map_config(app, |_| actix_web::dev::AppConfig::default()));
+        let mut acceptor = Acceptor::new(tls_config.clone());
+        acceptor.set_handshake_timeout(handshake_timeout);
+        fn_service(|socket| std::future::ready(Ok(io::ReadAhead::new(socket))))
+            .and_then(
+                acceptor
+                    .map_init_err(|_| unreachable!("the TLS acceptor does not fail to start"))
+                    .map_err(TlsError::into_service_error),
+            )
+            .and_then(|tls: TlsStream<io::ReadAhead>| async move {
+                let protocol = match tls.get_ref().1.alpn_protocol() {
+                    Some(b"h2") => Protocol::Http2,
+                    _ => Protocol::Http1,
+                };
+                // Without it a small response waits for the client's delayed ACK (Nagle):
+                // HTTP/2 reviews took 40 ms each.
+                let _ = tls.get_ref().0.socket().set_nodelay(true);
+                let peer = tls.get_ref().0.socket().peer_addr().ok();
+                let hold = protocol == Protocol::Http2;
+                Ok((io::Coalesced::new(tls, hold), protocol, peer))
+            })
+            .and_then(http.map_err(TlsError::Service))
+    };
+    let listen_error = |source| ServeError::Listen {
+        address: server.address.clone(),
+        source,
+    };
+    let mut builder = builder;
+    let mut bound = Vec::new();
+    for listener in listeners(&server.address).map_err(listen_error)? {
+        bound.push(listener.local_addr().map_err(listen_error)?);
+        builder = builder
+            .listen("pod-hardener-webhook", listener, factory.clone())
+            .map_err(listen_error)?;
+    }
+    Ok((builder, bound))
+}
+
+/// A listening socket for every address `address` resolves to (at least
+/// one, or the last error), with actix-web's backlog of 1,024.
+fn listeners(address: &str) -> std::io::Result<Vec<std::net::TcpListener>> {
+    use socket2::{Domain, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let mut bound = Vec::new();
+    let mut failed = None;
+    for addr in address.to_socket_addrs()? {
+        let listener =
+            Socket::new(Domain::for_address(addr), Type::STREAM, None).and_then(|socket| {
+                socket.set_reuse_address(true)?;
+                socket.bind(&addr.into())?;
+                socket.listen(1024)?;
+                Ok(std::net::TcpListener::from(socket))
+            });
+        match listener {
+            Ok(listener) => bound.push(listener),
+            Err(err) => failed = Some(err),
+        }
+    }
+    match failed {
+        Some(err) if bound.is_empty() => Err(err),
+        _ if bound.is_empty() => Err(std::io::Error::other("the address resolves to nothing")),
+        _ => Ok(bound),
+    }
 }
 
 async fn wait_for_signal() {

@@ -27,7 +27,10 @@ pub(crate) const READ_AHEAD_BYTES: usize = 16 * 1024 + 256 + 5;
 
 /// A TCP stream read [`READ_AHEAD_BYTES`] at a time into a buffer the
 /// connection keeps (allocated at its first read), whatever size its
-/// reader asks for; writes pass straight through.
+/// reader asks for; writes pass straight through. Kept, not let go while
+/// the connection waits: a fresh buffer is zeroed, and that cost more than
+/// the system calls it saves (callgrind: 480k -> 585k instructions per
+/// HTTP/2 review).
 pub(crate) struct ReadAhead {
     socket: TcpStream,
     buf: Vec<u8>,
@@ -372,6 +375,10 @@ mod tests {
         server.read_exact(&mut rest).await.unwrap();
         received.extend_from_slice(&rest);
         assert_eq!(received, sent);
+        let mut more = ReadBuf::new(&mut first);
+        assert!(Pin::new(&mut server)
+            .poll_read(&mut cx, &mut more)
+            .is_pending());
         drop(client);
         assert_eq!(server.read(&mut first).await.unwrap(), 0, "end of stream");
     }

@@ -258,9 +258,10 @@ mod tests {
     use std::task::{Wake, Waker};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// Records every write it is given, as one entry each.
+    /// Records every write it is given, as one entry each; `1` set: takes
+    /// none, as a socket whose client does not read.
     #[derive(Default)]
-    struct Writes(Vec<Vec<u8>>);
+    struct Writes(Vec<Vec<u8>>, bool);
 
     impl AsyncWrite for Writes {
         fn poll_write(
@@ -268,6 +269,9 @@ mod tests {
             _: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
+            if self.1 {
+                return Poll::Pending;
+            }
             self.get_mut().0.push(buf.to_vec());
             Poll::Ready(Ok(buf.len()))
         }
@@ -343,6 +347,26 @@ mod tests {
             "in order, the held first"
         );
         assert!(held.held.is_empty());
+    }
+
+    #[test]
+    fn a_client_that_does_not_read_holds_at_most_hold_bytes() {
+        let waker = Waker::from(Arc::new(Wakes::default()));
+        let mut cx = Context::from_waker(&waker);
+        let mut c = Coalesced::new(Writes(Vec::new(), true), true);
+        let frame = [1u8; 1000];
+        let mut taken = 0;
+        while Pin::new(&mut c).poll_write(&mut cx, &frame).is_ready() {
+            taken += frame.len();
+            assert!(taken <= HOLD_BYTES, "took {taken} bytes it cannot write");
+        }
+        assert!(c.held.len() <= HOLD_BYTES);
+        assert!(Pin::new(&mut c).poll_flush(&mut cx).is_pending());
+        assert!(
+            Pin::new(&mut c).poll_flush(&mut cx).is_pending(),
+            "still blocked"
+        );
+        assert!(Pin::new(&mut c).poll_shutdown(&mut cx).is_pending());
     }
 
     #[tokio::test]

@@ -7,12 +7,14 @@
 //! took three `recvfrom` calls; reading up to a whole TLS record at once
 //! takes one.
 //!
-//! Why: actix's HTTP/2 dispatcher sends a response as HEADERS, DATA and an
-//! empty DATA frame that ends the stream, and h2 flushes the connection
-//! before it queues a frame after a DATA frame over 256 bytes, so each
-//! review cost two TLS records and `writev` calls, each waking the client.
-//! [`Coalesced`] answers the first flush of what it holds by yielding once:
-//! h2 is polled again straight away, queues the rest, and flushes again.
+//! Why [`Coalesced`]: actix's HTTP/2 dispatcher sends a response as
+//! HEADERS, DATA and an empty DATA frame that ends the stream, and h2
+//! flushes the connection before it queues a frame after a DATA frame over
+//! 256 bytes, so each review cost two TLS records and `writev` calls, each
+//! waking the client. When what it holds ends in a DATA frame whose stream
+//! is still open, [`Coalesced`] answers the flush by yielding once: h2 is
+//! polled again straight away, queues the end of the stream, and flushes
+//! again.
 
 use std::io;
 use std::pin::Pin;
@@ -128,8 +130,9 @@ pub(crate) const HOLD_BYTES: usize = 16 * 1024;
 /// back when its writes are out, so idle connections stay small.
 const KEEP_BYTES: usize = 4 * 1024;
 
-/// A stream whose writes, when it holds them, wait in memory until the
-/// writer has flushed twice (or until [`HOLD_BYTES`] are waiting); reads,
+/// A stream whose writes, when it holds them (HTTP/2 frames), wait in
+/// memory until the writer flushes, and for one more flush when they end in
+/// an open stream's DATA frame, or until [`HOLD_BYTES`] are waiting. Reads,
 /// and writes when it does not hold them, pass straight through.
 pub(crate) struct Coalesced<T> {
     inner: T,
@@ -139,7 +142,7 @@ pub(crate) struct Coalesced<T> {
     held: Vec<u8>,
     /// How much of `held` has already been written to `inner`.
     written: usize,
-    /// A flush of what is held has yielded once.
+    /// A flush of what is held has yielded once (only once in a row).
     yielded: bool,
 }
 
@@ -188,6 +191,23 @@ impl<T: AsyncWrite + Unpin> Coalesced<T> {
     }
 }
 
+/// Whether `frames` (HTTP/2 frames, whole from the first byte) end with a
+/// DATA frame that does not end its stream: the frame that ends it is on
+/// its way. Anything else held (a whole response, a WINDOW_UPDATE, a PING
+/// answer) has nothing to wait for. A wrong answer costs one write or one
+/// poll, never a byte.
+fn ends_in_open_data(frames: &[u8]) -> bool {
+    const DATA: u8 = 0x0;
+    const END_STREAM: u8 = 0x1;
+    let mut at = 0;
+    let mut last = None;
+    while let Some(&[l0, l1, l2, kind, flags, ..]) = frames.get(at..at + 9) {
+        last = Some((kind, flags));
+        at += 9 + (usize::from(l0) << 16 | usize::from(l1) << 8 | usize::from(l2));
+    }
+    at == frames.len() && matches!(last, Some((DATA, flags)) if flags & END_STREAM == 0)
+}
+
 impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesced<T> {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -224,7 +244,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesced<T> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !this.held.is_empty() && !this.yielded {
+        if !this.yielded && ends_in_open_data(&this.held) {
             this.yielded = true;
             cx.waker().wake_by_ref();
             return Poll::Pending;
@@ -303,10 +323,15 @@ mod tests {
         let waker = Waker::from(wakes.clone());
         let mut cx = Context::from_waker(&waker);
         let mut c = Coalesced::new(Writes::default(), true);
-        write(&mut c, &mut cx, b"HEADERS");
-        let vectored = [io::IoSlice::new(b"+DA"), io::IoSlice::new(b"TA")];
+        let headers = frame(0x1, 0x4, 20);
+        let mut data_head = frame(0x0, 0x0, 300);
+        let data = data_head.split_off(9);
+        let end = frame(0x0, 0x1, 0);
+        write(&mut c, &mut cx, &headers);
+        // h2 writes a big DATA frame as its header and its payload.
+        let vectored = [io::IoSlice::new(&data_head), io::IoSlice::new(&data)];
         let written = Pin::new(&mut c).poll_write_vectored(&mut cx, &vectored);
-        assert!(matches!(written, Poll::Ready(Ok(5))));
+        assert!(matches!(written, Poll::Ready(Ok(309))));
         assert!(Pin::new(&mut c).poll_flush(&mut cx).is_pending());
         assert_eq!(
             wakes.0.load(Ordering::SeqCst),
@@ -317,15 +342,47 @@ mod tests {
             c.get_ref().0.is_empty(),
             "nothing written at the first flush"
         );
-        write(&mut c, &mut cx, b"+END");
+        write(&mut c, &mut cx, &end);
         assert!(Pin::new(&mut c).poll_flush(&mut cx).is_ready());
-        assert_eq!(c.get_ref().0, [b"HEADERS+DATA+END".to_vec()]);
-        // Nothing held: a flush does not yield.
+        assert_eq!(c.get_ref().0, [[headers, data_head, data, end].concat()]);
+        // Nothing held, or nothing to wait for: a flush writes at once.
         assert!(Pin::new(&mut c).poll_flush(&mut cx).is_ready());
-        write(&mut c, &mut cx, b"next");
-        assert!(Pin::new(&mut c).poll_flush(&mut cx).is_pending());
+        let window_update = frame(0x8, 0x0, 4);
+        write(&mut c, &mut cx, &window_update);
         assert!(Pin::new(&mut c).poll_flush(&mut cx).is_ready());
         assert_eq!(c.get_ref().0.len(), 2);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+    }
+
+    /// An HTTP/2 frame of `kind` with `flags` and `len` bytes of payload.
+    fn frame(kind: u8, flags: u8, len: usize) -> Vec<u8> {
+        let mut f = vec![
+            (len >> 16) as u8,
+            (len >> 8) as u8,
+            len as u8,
+            kind,
+            flags,
+            0,
+            0,
+            0,
+            1,
+        ];
+        f.resize(9 + len, 0xab);
+        f
+    }
+
+    #[test]
+    fn only_an_open_data_frame_at_the_end_is_waited_for() {
+        let open = frame(0x0, 0x0, 10);
+        let ended = frame(0x0, 0x1, 10);
+        assert!(ends_in_open_data(&open));
+        assert!(ends_in_open_data(
+            &[frame(0x1, 0x4, 5), open.clone()].concat()
+        ));
+        assert!(!ends_in_open_data(&[open.clone(), ended].concat()));
+        assert!(!ends_in_open_data(&frame(0x8, 0x0, 4)));
+        assert!(!ends_in_open_data(&open[..12]), "a frame cut short");
+        assert!(!ends_in_open_data(b""));
     }
 
     #[test]

@@ -723,8 +723,9 @@ pub async fn run(config: Config, source: reload::ConfigSource) -> Result<(), Ser
 }
 
 /// The webhook port: what actix-web's `HttpServer::bind_rustls_0_23` puts
-/// together, with [`io::Coalesced`] between TLS and HTTP (one write per
-/// response) and the same limits.
+/// together, with the same limits, and with [`io::ReadAhead`] under TLS (a
+/// TLS record per read) and [`io::Coalesced`] between TLS and HTTP (an
+/// HTTP/2 response in one write).
 fn webhook_server(
     config: &Config,
     state: web::Data<State>,
@@ -739,7 +740,7 @@ fn webhook_server(
     let server = &config.server;
     // TLS handshakes in progress count against the same limit as connections.
     actix_tls::accept::max_concurrent_tls_connect(server.max_connections);
-    let builder = actix_server::Server::build()
+    let mut builder = actix_server::Server::build()
         .workers(server.workers)
         .max_concurrent_connections(server.max_connections)
         .shutdown_timeout(server.shutdown_timeout_s)
@@ -778,6 +779,8 @@ fn webhook_server(
                 let stopping = stopping.clone();
                 async move { stopping.notified().await }
             })
+            // Only URL generation and `connection_info` read the app's
+            // configuration (host, scheme), and nothing here uses either.
             .finish(map_config(app, |_| actix_web::dev::AppConfig::default()));
         let mut acceptor = Acceptor::new(tls_config.clone());
         acceptor.set_handshake_timeout(handshake_timeout);
@@ -805,7 +808,6 @@ fn webhook_server(
         address: server.address.clone(),
         source,
     };
-    let mut builder = builder;
     let mut bound = Vec::new();
     for listener in listeners(&server.address).map_err(listen_error)? {
         bound.push(listener.local_addr().map_err(listen_error)?);

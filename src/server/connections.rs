@@ -11,7 +11,6 @@
 //! if the client had left. The duplicate is dropped as soon as the connection
 //! ends by itself, so it never keeps a closed connection's socket open.
 
-use std::any::Any;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -21,6 +20,8 @@ use actix_tls::accept::rustls_0_23::TlsStream;
 use actix_web::dev::Extensions;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+
+use super::io::ReadAhead;
 
 /// Milliseconds since the first call: a clock that fits an atomic.
 fn now_ms() -> u64 {
@@ -74,14 +75,15 @@ impl Connection {
     }
 }
 
-/// The `HttpServer::on_connect` callback: records whether the client
-/// presented a verified certificate, registers the connection and starts its
-/// idle watchdog. Only TLS connections over TCP are watched (the
-/// webhook port serves nothing else).
-pub(crate) fn on_connect(io: &dyn Any, ext: &mut Extensions, idle: Duration, closed_idle: Counter) {
-    let Some(tls) = io.downcast_ref::<TlsStream<super::io::ReadAhead>>() else {
-        return;
-    };
+/// Called for each new webhook connection (`on_connect_ext`): records
+/// whether the client presented a verified certificate, registers the
+/// connection and starts its idle watchdog.
+pub(crate) fn on_connect(
+    tls: &TlsStream<ReadAhead>,
+    ext: &mut Extensions,
+    idle: Duration,
+    closed_idle: Counter,
+) {
     ext.insert(super::tls::ClientIdentity {
         verified: tls.get_ref().1.peer_certificates().is_some(),
     });

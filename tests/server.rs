@@ -302,6 +302,52 @@ fn fixtures_bad_input_health_and_metrics_over_http1_and_http2() {
     assert_eq!(v["pod"], "simple");
 }
 
+/// A response bigger than a TLS record, and than what an HTTP/2 connection
+/// gathers for one write, comes out whole and the same over both protocols.
+#[test]
+fn a_response_bigger_than_a_tls_record_is_the_same_over_http1_and_http2() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = SecretDir::new(&dir.path().join("certs"));
+    let server = Server::start(dir.path(), &[]);
+    let mut review: Value = serde_json::from_slice(&fixture("pod-create-simple.json")).unwrap();
+    let containers = review["request"]["object"]["spec"]["containers"]
+        .as_array_mut()
+        .unwrap();
+    let first = containers[0].clone();
+    containers.clear();
+    for i in 0..60 {
+        let mut c = first.clone();
+        c["name"] = Value::String(format!("c{i}"));
+        containers.push(c);
+    }
+    let body = serde_json::to_vec(&review).unwrap();
+    let answers = [false, true].map(|http2| {
+        let r = post(
+            &client(&certs.ca(), http2),
+            &format!("{}/mutate", server.https),
+            body.clone(),
+            "application/json",
+        );
+        assert_eq!(r.status(), 200);
+        r.bytes().unwrap().to_vec()
+    });
+    assert!(
+        answers[0].len() > 2 * 16 * 1024,
+        "{} bytes: not bigger than two TLS records",
+        answers[0].len()
+    );
+    assert!(
+        answers[0] == answers[1],
+        "HTTP/1.1 and HTTP/2 answers differ"
+    );
+    let v: Value = serde_json::from_slice(&answers[1]).unwrap();
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(v["response"]["patch"].as_str().unwrap())
+        .unwrap();
+    let ops: Value = serde_json::from_slice(&patch).unwrap();
+    assert!(ops.as_array().unwrap().len() >= 60);
+}
+
 #[test]
 fn certificate_rotation_by_symlink_swap_while_requests_flow() {
     let dir = tempfile::tempdir().unwrap();

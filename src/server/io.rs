@@ -25,7 +25,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The largest TLS record (16 KiB of data and 256 bytes of overhead, plus
 /// the 5-byte header): what [`ReadAhead`] asks the socket for.
-pub(crate) const READ_AHEAD_BYTES: usize = 16 * 1024 + 256 + 5;
+const READ_AHEAD_BYTES: usize = 16 * 1024 + 256 + 5;
 
 /// A TCP stream read [`READ_AHEAD_BYTES`] at a time into a buffer the
 /// connection keeps (allocated at its first read), whatever size its
@@ -124,7 +124,7 @@ impl ActixStream for ReadAhead {
 
 /// Bytes [`Coalesced`] holds before it writes them on without a flush: a
 /// TLS record's worth, so a bigger response still goes out in full records.
-pub(crate) const HOLD_BYTES: usize = 16 * 1024;
+const HOLD_BYTES: usize = 16 * 1024;
 
 /// Room kept between responses; a connection that wrote more gives the rest
 /// back when its writes are out, so idle connections stay small.

@@ -248,7 +248,7 @@ async fn handle(
     };
     let reviewed = match slot {
         None => review_now(&state, &body, dry_run_path, &limits),
-        Some(slot) => review_off_worker(&state, body.freeze(), dry_run_path, limits, slot).await,
+        Some(slot) => review_off_worker(&state, body, dry_run_path, limits, slot).await,
     };
     match reviewed {
         Err(rejection) => reject(&state, &rejection),
@@ -351,7 +351,7 @@ async fn review_off_worker(
 /// A request body read whole, with what it holds of the body budget and, for
 /// a large body, its review slot.
 struct Received {
-    body: web::BytesMut,
+    body: web::Bytes,
     /// Taken before a large body is read (see `INLINE_BODY_BYTES`).
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
     /// Held until the answer is built: the body and what is decoded from it
@@ -462,19 +462,40 @@ async fn read_body(
     limit: usize,
     budget: &BodyBudget,
     share: &mut BodyShare,
-) -> Result<web::BytesMut, Rejection> {
-    // A declared size over INLINE_BODY_BYTES is reserved only once a review
-    // slot is held, so claims reserve at most `workers` bodies; reserving it
-    // whole spares the copies of a growing buffer (twice the body at peak).
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8192).min(limit));
+) -> Result<web::Bytes, Rejection> {
+    // The usual review arrives in one chunk (a TLS record holds 16 KiB):
+    // that chunk is kept as it is, a view into the connection's read
+    // buffer, and only a body in several chunks is copied into one buffer.
+    let mut first: Option<web::Bytes> = None;
+    let mut joined: Option<web::BytesMut> = None;
+    let mut held = 0;
     while let Some(chunk) = payload.next().await {
         let chunk =
             chunk.map_err(|e| Rejection::BadRequest(format!("cannot read the body: {e}")))?;
         budget.take(share, chunk.len()).await;
-        admission::check_size(body.len() + chunk.len(), limit)?;
-        body.extend_from_slice(&chunk);
+        admission::check_size(held + chunk.len(), limit)?;
+        held += chunk.len();
+        if let Some(body) = joined.as_mut() {
+            body.extend_from_slice(&chunk);
+        } else if let Some(before) = first.take() {
+            // A declared size over INLINE_BODY_BYTES is reserved only once a
+            // review slot is held, so claims reserve at most `workers`
+            // bodies; reserving it whole spares the copies of a growing
+            // buffer (twice the body at peak).
+            let capacity = declared.unwrap_or(8192).max(held).min(limit);
+            let mut body = web::BytesMut::with_capacity(capacity);
+            body.extend_from_slice(&before);
+            body.extend_from_slice(&chunk);
+            joined = Some(body);
+        } else {
+            first = Some(chunk);
+        }
     }
-    Ok(body)
+    Ok(match (joined, first) {
+        (Some(body), _) => body.freeze(),
+        (None, Some(body)) => body,
+        (None, None) => web::Bytes::new(),
+    })
 }
 
 async fn healthz() -> HttpResponse {

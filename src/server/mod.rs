@@ -466,6 +466,10 @@ async fn read_body(
     // The usual review arrives in one chunk (a TLS record holds 16 KiB):
     // that chunk is kept as it is, a view into the connection's read
     // buffer, and only a body in several chunks is copied into one buffer.
+    // Keeping the view keeps that buffer allocated until the answer is built
+    // (the connection reads on into a new one): at most one read buffer per
+    // request in flight, which `server.max_connections` and
+    // `server.max_streams_per_connection` bound.
     let mut first: Option<web::Bytes> = None;
     let mut joined: Option<web::BytesMut> = None;
     let mut held = 0;

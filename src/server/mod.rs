@@ -470,36 +470,31 @@ async fn read_body(
     // (the connection reads on into a new one): at most one read buffer per
     // request in flight, which `server.max_connections` and
     // `server.max_streams_per_connection` bound.
-    let mut first: Option<web::Bytes> = None;
+    let mut body = web::Bytes::new();
     let mut joined: Option<web::BytesMut> = None;
-    let mut held = 0;
     while let Some(chunk) = payload.next().await {
         let chunk =
             chunk.map_err(|e| Rejection::BadRequest(format!("cannot read the body: {e}")))?;
         budget.take(share, chunk.len()).await;
+        let held = joined.as_ref().map_or(body.len(), |joined| joined.len());
         admission::check_size(held + chunk.len(), limit)?;
-        held += chunk.len();
-        if let Some(body) = joined.as_mut() {
-            body.extend_from_slice(&chunk);
-        } else if let Some(before) = first.take() {
-            // A declared size over INLINE_BODY_BYTES is reserved only once a
-            // review slot is held, so claims reserve at most `workers`
-            // bodies; reserving it whole spares the copies of a growing
-            // buffer (twice the body at peak).
-            let capacity = declared.unwrap_or(8192).max(held).min(limit);
-            let mut body = web::BytesMut::with_capacity(capacity);
-            body.extend_from_slice(&before);
-            body.extend_from_slice(&chunk);
-            joined = Some(body);
-        } else {
-            first = Some(chunk);
+        match joined.as_mut() {
+            Some(joined) => joined.extend_from_slice(&chunk),
+            None if body.is_empty() => body = chunk,
+            None => {
+                // A declared size over INLINE_BODY_BYTES is reserved only once
+                // a review slot is held, so claims reserve at most `workers`
+                // bodies; reserving it whole spares the copies of a growing
+                // buffer (twice the body at peak).
+                let capacity = declared.unwrap_or(8192).max(held + chunk.len()).min(limit);
+                let mut whole = web::BytesMut::with_capacity(capacity);
+                whole.extend_from_slice(&std::mem::take(&mut body));
+                whole.extend_from_slice(&chunk);
+                joined = Some(whole);
+            }
         }
     }
-    Ok(match (joined, first) {
-        (Some(body), _) => body.freeze(),
-        (None, Some(body)) => body,
-        (None, None) => web::Bytes::new(),
-    })
+    Ok(joined.map_or(body, web::BytesMut::freeze))
 }
 
 async fn healthz() -> HttpResponse {
